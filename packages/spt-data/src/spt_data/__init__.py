@@ -1,5 +1,52 @@
-"""Dict datasets, per-sample and GPU batched augmentation, multi-view transforms and a Lightning DataModule."""
+"""Dict datasets, CPU and GPU augmentation, multi-view transforms and a Lightning DataModule.
+
+Samples are dicts that carry ``sample_idx``; transforms read and write named keys.
+
+Examples:
+    >>> import spt_data
+    >>> from spt_data import transforms
+    >>> train = spt_data.digits("train", transform=transforms.ToImage(**spt_data.static.digits))
+    >>> train[0]["image"].dtype
+    torch.float32
+"""
+
+from typing import TYPE_CHECKING, Any
+
+from spt_data import gpu, static, transforms
+from spt_data.datasets import DictDataset, FromTorchDataset, SampleDataset
+from spt_data.digits import digits
+from spt_data.fold_views import fold_views
+from spt_data.hf import HFDataset
+from spt_data.samplers import RepeatedRandomSampler
+from spt_data.timeseries import synthetic_timeseries
+
+if TYPE_CHECKING:
+    from spt_data.datamodule import DataModule
 
 __version__ = "0.1.0"
 
-__all__: list[str] = ["__version__"]
+__all__ = [
+    "DataModule",
+    "DictDataset",
+    "FromTorchDataset",
+    "HFDataset",
+    "RepeatedRandomSampler",
+    "SampleDataset",
+    "__version__",
+    "digits",
+    "fold_views",
+    "gpu",
+    "static",
+    "synthetic_timeseries",
+    "transforms",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # DataModule imports lightning (seconds); users of the datasets and transforms alone
+    # (in DataLoader workers, say) do not pay for it.
+    if name == "DataModule":
+        from spt_data.datamodule import DataModule
+
+        return DataModule
+    raise AttributeError(f"module 'spt_data' has no attribute {name!r}")

@@ -1,5 +1,57 @@
-"""The spt toolkit: SSL methods, backbones, the run Manager and the spt command."""
+"""The spt toolkit: SSL methods, backbones, the run Manager and the spt command.
+
+``import spt`` is cheap: the member packages load on first use of ``spt.Module``,
+``spt.data``, ``spt.losses`` and so on.
+
+Examples:
+    >>> import spt
+    >>> loss = spt.losses.NTXEntLoss(temperature=0.5)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__: list[str] = ["__version__"]
+if TYPE_CHECKING:
+    from spt import backbone, callbacks, data, ema, forward, losses, optim
+    from spt.manager import Manager, save_backbone
+    from spt_module import Module
+
+__all__ = [
+    "Manager",
+    "Module",
+    "__version__",
+    "backbone",
+    "callbacks",
+    "data",
+    "ema",
+    "forward",
+    "losses",
+    "optim",
+    "save_backbone",
+]
+
+_SUBMODULES = {"backbone", "callbacks", "data", "ema", "forward", "losses", "optim", "cli"}
+_OBJECTS = {
+    "Module": ("spt_module", "Module"),
+    "Manager": ("spt.manager", "Manager"),
+    "save_backbone": ("spt.manager", "save_backbone"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"spt.{name}")
+    if name in _OBJECTS:
+        module_name, attr = _OBJECTS[name]
+        value = getattr(importlib.import_module(module_name), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'spt' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

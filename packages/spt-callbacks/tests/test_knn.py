@@ -1,0 +1,153 @@
+"""OnlineKNN and knn_predict against a slow, explicit reference."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torchmetrics
+
+from spt_callbacks import OnlineKNN, knn_predict
+from spt_module.testing import DictOutputModule, make_dataloader, make_trainer
+
+
+def reference_knn(queries, bank, labels, num_classes, k, temperature, distance):
+    """Full distance matrix, then an explicit loop per query."""
+    out = torch.zeros(len(queries), num_classes, dtype=torch.float64)
+    for i, q in enumerate(queries.double()):
+        if distance == "cosine":
+            sims = [float(q @ b / (q.norm() * b.norm())) for b in bank.double()]
+        else:
+            sims = [-float((q - b).norm()) for b in bank.double()]
+        order = sorted(range(len(sims)), key=lambda j: -sims[j])[:k]
+        for j in order:
+            out[i, int(labels[j])] += math.exp(sims[j] / temperature)
+        out[i] /= out[i].sum()
+    return out.float()
+
+
+@pytest.mark.parametrize("distance", ["cosine", "euclidean"])
+def test_knn_predict_matches_reference(distance: str) -> None:
+    gen = torch.Generator().manual_seed(0)
+    bank = torch.randn(60, 5, generator=gen)
+    labels = torch.randint(0, 4, (60,), generator=gen)
+    queries = torch.randn(7, 5, generator=gen)
+    temperature = 0.5 if distance == "cosine" else 2.0
+    got = knn_predict(queries, bank, labels, 4, k=6, temperature=temperature, distance=distance)
+    want = reference_knn(queries, bank, labels, 4, 6, temperature, distance)
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("distance", ["cosine", "euclidean"])
+def test_knn_predict_chunked_equals_unchunked(distance: str) -> None:
+    gen = torch.Generator().manual_seed(1)
+    bank = torch.randn(503, 16, generator=gen)
+    labels = torch.randint(0, 10, (503,), generator=gen)
+    queries = torch.randn(37, 16, generator=gen)
+    whole = knn_predict(queries, bank, labels, 10, k=20, distance=distance, max_elements=10**9)
+    # 20 * 37 elements: single-query blocks against chunks of 20 bank rows.
+    chunked = knn_predict(queries, bank, labels, 10, k=20, distance=distance, max_elements=20)
+    segmented = knn_predict(
+        queries, [bank[:100], bank[100:]], labels, 10, k=20, distance=distance, max_elements=300
+    )
+    torch.testing.assert_close(chunked, whole)
+    torch.testing.assert_close(segmented, whole)
+
+
+def test_knn_predict_k_larger_than_bank() -> None:
+    bank = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    scores = knn_predict(torch.tensor([[1.0, 0.1]]), bank, torch.tensor([0, 1]), 3, k=10)
+    assert scores.shape == (1, 3)
+    assert scores[0, 0] > scores[0, 1] > 0
+    assert scores[0, 2] == 0
+
+
+def _fit_knn(knn: OnlineKNN, epochs: int = 1):
+    trainer = make_trainer(max_epochs=epochs, callbacks=[knn])
+    module = DictOutputModule(hidden=16, num_classes=3)
+    trainer.fit(module, make_dataloader(n=48, batch_size=16), make_dataloader(n=32, seed=1))
+    return trainer, module
+
+
+def test_online_knn_logs_accuracy_of_reference() -> None:
+    knn = OnlineKNN(name="knn", input="embedding", target="label", queue_length=32, k=5)
+    trainer, module = _fit_knn(knn)
+    bank = torch.cat(knn._recent("embedding"))
+    labels = torch.cat(knn._recent("label"))
+    assert bank.shape == (32, 16)
+    data = make_dataloader(n=32, seed=1).dataset
+    with torch.no_grad():
+        val_embedding = module.backbone(data.x)
+    scores = reference_knn(val_embedding, bank, labels, 3, 5, 0.07, "cosine")
+    expected = (scores.argmax(1) == data.label).float().mean()
+    assert torch.isclose(trainer.callback_metrics["knn/val/top1"], expected)
+
+
+def test_online_knn_with_metrics_dict() -> None:
+    metric = torchmetrics.classification.MulticlassAccuracy(3)
+    knn = OnlineKNN(
+        name="knn",
+        input="embedding",
+        target="label",
+        queue_length=100,
+        input_dim=16,
+        metrics={"accuracy": metric},
+        k=3,
+    )
+    assert knn.num_classes == 3
+    trainer, _ = _fit_knn(knn)
+    assert "knn/val/accuracy" in trainer.callback_metrics
+
+
+def test_online_knn_missing_key_names_returned_keys() -> None:
+    knn = OnlineKNN(name="knn", input="features", target="label", queue_length=10)
+    with pytest.raises(KeyError, match="features") as info:
+        _fit_knn(knn)
+    assert "embedding" in str(info.value)
+    assert "logits" in str(info.value)
+
+
+def test_online_knn_input_dim_mismatch_says_both() -> None:
+    knn = OnlineKNN(name="knn", input="embedding", target="label", queue_length=10, input_dim=512)
+    with pytest.raises(ValueError, match="512") as info:
+        _fit_knn(knn)
+    assert "16" in str(info.value)
+
+
+def test_online_knn_rejects_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="distance"):
+        OnlineKNN(name="knn", input="e", target="l", queue_length=10, distance="manhattan")
+    with pytest.raises(ValueError, match="queue_length"):
+        OnlineKNN(name="knn", input="e", target="l", queue_length=0)
+    with pytest.raises(TypeError, match="metrics"):
+        OnlineKNN(name="knn", input="e", target="l", queue_length=3, metrics={"a": 1})
+
+
+def test_knn_predict_million_entry_queue_in_bounded_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    import spt_callbacks.knn as knn_module
+
+    gen = torch.Generator().manual_seed(2)
+    bank = torch.randn(1_000_000, 4, generator=gen)
+    labels = torch.randint(0, 5, (1_000_000,), generator=gen)
+    queries = torch.randn(8, 4, generator=gen)
+    largest = 0
+    similarity = knn_module._similarity
+
+    def recording(q: torch.Tensor, chunk: torch.Tensor, distance: str) -> torch.Tensor:
+        nonlocal largest
+        out = similarity(q, chunk, distance)
+        largest = max(largest, out.numel())
+        return out
+
+    monkeypatch.setattr(knn_module, "_similarity", recording)
+    got = knn_predict(queries, bank, labels, 5, k=20, max_elements=2**16)
+    assert largest <= 2**16  # never the (8, 1_000_000) matrix
+    # Reference: the whole similarity matrix at once, then the same vote.
+    sims = (
+        torch.nn.functional.normalize(queries, dim=1) @ torch.nn.functional.normalize(bank, dim=1).T
+    )
+    top, idx = sims.topk(20, dim=1)
+    weights = ((top - top[:, :1]) / 0.07).exp()
+    want = torch.zeros(8, 5).scatter_add_(1, labels[idx], weights)
+    torch.testing.assert_close(got, want / want.sum(1, keepdim=True))

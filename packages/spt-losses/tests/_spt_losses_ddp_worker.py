@@ -1,0 +1,131 @@
+"""Computations shared by the 2-process gloo run and the single-process reference.
+
+`compute_cases(rank, world)` evaluates every loss on rank `rank`'s slice of a fixed global
+batch; with `world == 1` it is the single process on the whole batch. The embeddings come
+out of one shared `nn.Linear`, so its weight gradient is what DDP would average.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from spt_losses import (
+    BarlowTwinsLoss,
+    DINOLoss,
+    MAELoss,
+    NegativeCosineSimilarity,
+    NTXEntLoss,
+    VICRegLoss,
+)
+
+GLOBAL_BATCH = 8
+IN_DIM, OUT_DIM = 5, 6
+
+Case = Callable[[Tensor], Tensor]
+
+
+def _projector() -> nn.Linear:
+    torch.manual_seed(0)
+    return nn.Linear(IN_DIM, OUT_DIM)
+
+
+def _evaluate(
+    rank: int, world: int, n_views: int, loss_of: Case, extra_dims: tuple[int, ...] = ()
+) -> dict[str, Tensor]:
+    gen = torch.Generator().manual_seed(n_views * 10 + len(extra_dims))
+    x_all = torch.randn(n_views, GLOBAL_BATCH, *extra_dims, IN_DIM, generator=gen)
+    local = GLOBAL_BATCH // world
+    x = x_all[:, rank * local : (rank + 1) * local].clone().requires_grad_()
+    proj = _projector()
+    loss = loss_of(proj(x))
+    loss.backward()
+    assert x.grad is not None
+    assert proj.weight.grad is not None
+    return {"loss": loss.detach(), "x_grad": x.grad, "w_grad": proj.weight.grad}
+
+
+def _local_rows(t: Tensor, rank: int, world: int) -> Tensor:
+    local = t.shape[0] // world
+    return t[rank * local : (rank + 1) * local]
+
+
+def compute_cases(rank: int, world: int) -> dict[str, dict[str, Tensor]]:
+    """Loss value and gradients of every case on this rank's slice."""
+    gen = torch.Generator().manual_seed(123)
+    queue = torch.randn(5, OUT_DIM, generator=gen)
+    targets = torch.randn(GLOBAL_BATCH, OUT_DIM, generator=gen)
+    teacher = [torch.randn(GLOBAL_BATCH, OUT_DIM, generator=gen) for _ in range(2)]
+    center = 0.2 * torch.randn(1, OUT_DIM, generator=gen)
+    mae_target = torch.randn(GLOBAL_BATCH, 3, OUT_DIM, generator=gen)
+    mae_mask = torch.zeros(GLOBAL_BATCH, 3, dtype=torch.bool)
+    mae_mask[0, :] = True  # rank 0 masks 4 positions, rank 1 masks 1
+    mae_mask[1, 0] = True
+    mae_mask[GLOBAL_BATCH - 1, 2] = True
+
+    ntxent = NTXEntLoss(temperature=0.3)
+    dino = DINOLoss(OUT_DIM, student_temp=0.1, teacher_temp=0.05)
+    dino.center.copy_(center)
+    local_teacher = [_local_rows(t, rank, world) for t in teacher]
+
+    results = {
+        "ntxent_two_views": _evaluate(rank, world, 2, lambda z: ntxent(z[0], z[1])),
+        "ntxent_three_views_queue": _evaluate(
+            rank, world, 3, lambda z: ntxent(*z, negatives=queue)
+        ),
+        "negative_cosine": _evaluate(
+            rank,
+            world,
+            1,
+            lambda z: NegativeCosineSimilarity()(z[0], _local_rows(targets, rank, world)),
+        ),
+        "vicreg": _evaluate(rank, world, 2, lambda z: VICRegLoss()(z[0], z[1])),
+        "barlow_twins": _evaluate(
+            rank, world, 2, lambda z: BarlowTwinsLoss(lambd=0.05)(z[0], z[1])
+        ),
+        "dino": _evaluate(rank, world, 4, lambda z: dino(list(z), local_teacher)),
+        "mae": _evaluate(
+            rank,
+            world,
+            1,
+            lambda z: MAELoss()(
+                z[0], _local_rows(mae_target, rank, world), _local_rows(mae_mask, rank, world)
+            ),
+            extra_dims=(3,),
+        ),
+    }
+    dino.update_center(local_teacher)
+    results["dino_center"] = {"center": dino.center.clone()}
+    return results
+
+
+def run(rank: int, world: int, out_dir: str) -> None:
+    """Entry point of one spawned process: writes its results to out_dir/rank{rank}.pt.
+
+    The processes meet through a file store in `out_dir` (a fresh directory per run), not a
+    TCP port: no port can be taken by another program between choosing it and binding it,
+    and concurrent test runs on one machine cannot meet each other.
+    """
+    torch.set_num_threads(1)
+    store = Path(out_dir) / "store"
+    dist.init_process_group(
+        "gloo",
+        init_method=f"file://{store}",
+        rank=rank,
+        world_size=world,
+        timeout=timedelta(seconds=120),
+    )
+    try:
+        results = compute_cases(rank, world)
+        partial = Path(out_dir) / f"rank{rank}.pt.partial"
+        torch.save(results, partial)
+        partial.rename(Path(out_dir) / f"rank{rank}.pt")  # complete or absent
+        # every rank finishes its collectives before any rank tears the group down
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()

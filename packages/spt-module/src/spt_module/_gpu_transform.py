@@ -1,0 +1,80 @@
+"""Find the GPU-side batch transform for the batch Lightning has just moved to the device.
+
+Resolution order (first match wins):
+
+1. ``dataset.gpu_transform`` of the dataset behind the active DataLoader;
+2. ``trainer.datamodule.gpu_transform``: a callable, or a dict keyed by stage
+   (``"train"``, ``"val"``, ``"test"``, ``"predict"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from lightning.pytorch.trainer.states import RunningStage
+
+__all__ = ["GPU_TRANSFORM_ON_MODULE", "STAGE_KEYS", "resolve_gpu_transform"]
+
+STAGE_KEYS: dict[RunningStage, str] = {
+    RunningStage.TRAINING: "train",
+    RunningStage.SANITY_CHECKING: "val",
+    RunningStage.VALIDATING: "val",
+    RunningStage.TESTING: "test",
+    RunningStage.PREDICTING: "predict",
+}
+
+
+def _active_loaders(trainer: Any, key: str) -> Any:
+    if key == "train":
+        return trainer.train_dataloader
+    if key == "val":
+        return trainer.val_dataloaders
+    if key == "test":
+        return trainer.test_dataloaders
+    return trainer.predict_dataloaders
+
+
+def _pick(loaders: Any, dataloader_idx: int) -> Any:
+    if isinstance(loaders, Mapping):
+        loaders = list(loaders.values())
+    if isinstance(loaders, Sequence) and not isinstance(loaders, (str, bytes)):
+        return loaders[dataloader_idx] if dataloader_idx < len(loaders) else None
+    return loaders
+
+
+def resolve_gpu_transform(trainer: Any, dataloader_idx: int) -> Callable[[Any], Any] | None:
+    """The transform to apply to the current batch, or ``None`` when nothing is set.
+
+    Args:
+        trainer: The running Trainer (its stage selects the DataLoader and the dict key).
+        dataloader_idx: Index of the DataLoader that produced the batch.
+
+    Raises:
+        TypeError: If the resolved transform is not callable.
+    """
+    key = STAGE_KEYS.get(trainer.state.stage)
+    if key is None:
+        return None
+    loader = _pick(_active_loaders(trainer, key), dataloader_idx)
+    transform = getattr(getattr(loader, "dataset", None), "gpu_transform", None)
+    source = "dataset.gpu_transform"
+    if transform is None:
+        transform = getattr(trainer.datamodule, "gpu_transform", None)
+        source = "datamodule.gpu_transform"
+        if isinstance(transform, Mapping):
+            transform = transform.get(key)
+            source = f"datamodule.gpu_transform[{key!r}]"
+    if transform is not None and not callable(transform):
+        raise TypeError(
+            f"{source} must be callable (batch -> batch), got {type(transform).__name__}; "
+            "use an nn.Module such as spt_data.gpu.GPUCompose."
+        )
+    return transform
+
+
+GPU_TRANSFORM_ON_MODULE = (
+    "Module: gpu_transform on the Module is not supported; set it on the dataset "
+    "(dataset.gpu_transform = ...) or on the DataModule (DataModule(gpu_transform=...), "
+    "a callable or a dict keyed 'train'/'val'/'test'/'predict')."
+)

@@ -1,0 +1,166 @@
+"""Tiny datasets, forward functions and ready-made modules that every package's tests reuse.
+
+Everything here runs on CPU in milliseconds; nothing here is part of a training recipe.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import lightning as pl
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from typing_extensions import override
+
+if TYPE_CHECKING:
+    from spt_module.module import Module
+
+__all__ = [
+    "DictOutputModule",
+    "RandomDictDataset",
+    "classification_forward",
+    "make_dataloader",
+    "make_module",
+    "make_trainer",
+]
+
+
+class RandomDictDataset(Dataset[dict[str, Any]]):
+    """A seeded dataset of dict samples ``{"x": float (dim,), "label": int, "sample_idx": int}``.
+
+    The labels depend on the inputs (the argmax of a random projection), so a model can
+    learn them. The projection is drawn after the inputs, so datasets of different ``n``
+    have the same first inputs but different labels: a reference computation must use the
+    same ``n`` as the DataLoader it is compared with.
+
+    Args:
+        n: Number of samples.
+        dim: Feature dimension of ``"x"``.
+        num_classes: Number of labels.
+        seed: Seed of the generator that draws the data.
+    """
+
+    def __init__(self, n: int = 64, dim: int = 8, num_classes: int = 3, seed: int = 0) -> None:
+        gen = torch.Generator().manual_seed(seed)
+        self.x = torch.randn(n, dim, generator=gen)
+        projection = torch.randn(dim, num_classes, generator=gen)
+        self.label = (self.x @ projection).argmax(dim=1)
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return {"x": self.x[index], "label": int(self.label[index]), "sample_idx": int(index)}
+
+
+def make_dataloader(
+    n: int = 64,
+    dim: int = 8,
+    num_classes: int = 3,
+    batch_size: int = 16,
+    seed: int = 0,
+    shuffle: bool = False,
+) -> DataLoader[dict[str, Any]]:
+    """A DataLoader over :class:`RandomDictDataset` (no workers; seeded shuffling when asked)."""
+    dataset = RandomDictDataset(n=n, dim=dim, num_classes=num_classes, seed=seed)
+    generator = torch.Generator().manual_seed(seed) if shuffle else None
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator)
+
+
+def classification_forward(self: Any, batch: dict[str, Any], stage: str) -> dict[str, Any]:
+    """Supervised forward: ``self.backbone`` then ``self.head``, cross-entropy on ``"label"``.
+
+    Returns:
+        ``{"loss", "embedding", "logits", "label"}``.
+    """
+    embedding = self.backbone(batch["x"])
+    logits = self.head(embedding)
+    loss = nn.functional.cross_entropy(logits, batch["label"])
+    return {"loss": loss, "embedding": embedding, "logits": logits, "label": batch["label"]}
+
+
+def make_module(dim: int = 8, hidden: int = 16, num_classes: int = 3, **overrides: Any) -> Module:
+    """A ready :class:`spt_module.Module` with an MLP backbone and a linear head.
+
+    Args:
+        dim: Input dimension.
+        hidden: Embedding dimension (output of the backbone).
+        num_classes: Number of classes of the head.
+        **overrides: Passed to ``Module`` and replace the defaults (``forward``,
+            ``backbone``, ``head``, ``optim``, ...).
+    """
+    from spt_module.module import Module
+
+    kwargs: dict[str, Any] = {
+        "forward": classification_forward,
+        "backbone": nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden)),
+        "head": nn.Linear(hidden, num_classes),
+        "optim": {"optimizer": {"type": "SGD", "lr": 0.1}, "scheduler": None},
+    }
+    kwargs.update(overrides)
+    return Module(**kwargs)
+
+
+class DictOutputModule(pl.LightningModule):
+    """A plain LightningModule (automatic optimization) whose steps return dicts.
+
+    Each step returns ``{"loss", "embedding", "label"}`` (plus ``"logits"``), like a
+    :class:`spt_module.Module` forward does, so callbacks can be tested without spt_module's
+    manual optimization.
+
+    Args:
+        dim: Input dimension.
+        hidden: Embedding dimension.
+        num_classes: Number of classes.
+        lr: SGD learning rate.
+    """
+
+    def __init__(self, dim: int = 8, hidden: int = 16, num_classes: int = 3, lr: float = 0.1):
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden))
+        self.head = nn.Linear(hidden, num_classes)
+        self.lr = lr
+
+    def _step(self, batch: dict[str, Any]) -> dict[str, Any]:
+        return classification_forward(self, batch, "fit")
+
+    @override
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        return self._step(batch)
+
+    @override
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        return self._step(batch)
+
+    @override
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        return self._step(batch)
+
+    @override
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        return self._step(batch)
+
+    @override
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=self.lr)
+
+
+def make_trainer(**overrides: Any) -> pl.Trainer:
+    """A CPU Trainer for tests: no logger, no checkpointing, no progress bar, no model summary.
+
+    Defaults: ``max_epochs=1``, ``accelerator="cpu"``, ``devices=1``; anything in
+    ``overrides`` replaces them.
+    """
+    kwargs: dict[str, Any] = {
+        "accelerator": "cpu",
+        "devices": 1,
+        "max_epochs": 1,
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "num_sanity_val_steps": 0,
+    }
+    kwargs.update(overrides)
+    return pl.Trainer(**kwargs)

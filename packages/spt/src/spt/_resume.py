@@ -1,0 +1,248 @@
+"""Exact mid-epoch resume: a train loader whose position and random state are in the checkpoint.
+
+Lightning saves the state of any train loader with ``state_dict``/``load_state_dict`` in the
+fit loop's checkpoint and restores it when it resumes mid-epoch. :class:`ResumableLoader`
+wraps a ``DataLoader`` and records: the random state (torch, CUDA, NumPy, ``random``) right
+before the epoch's iterator was created (it fixes the shuffling order and the worker seeds),
+the random state before the last batch was fetched, how many batches it handed out, and the
+random state when the checkpoint was written. On resume it replays the epoch's order, skips the
+batches already trained on (re-fetching a look-ahead batch under its original random state when
+Lightning prefetched one, which it does only for loaders without a length) and then continues
+from the saved state, so the run is the same as one never interrupted (with ``num_workers=0``
+or non-persistent workers).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import lightning as pl
+import numpy as np
+import torch
+
+
+def capture_rng() -> dict[str, Any]:
+    """The global random states as plain tensors and tuples (loadable with weights_only=True)."""
+    np_state: Any = np.random.get_state()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": (
+            str(np_state[0]),
+            torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)),
+            int(np_state[2]),
+            int(np_state[3]),
+            float(np_state[4]),
+        ),
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():  # type: ignore[no-untyped-call]
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    """Set the global random states saved by :func:`capture_rng`."""
+    torch.set_rng_state(state["torch"])
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class ResumableLoader:
+    """Wraps a train ``DataLoader`` so that Lightning can checkpoint its position.
+
+    Attributes other than the iteration protocol (``dataset``, ``batch_size``, ``sampler``...)
+    are those of the wrapped loader.
+
+    Args:
+        loader: The DataLoader (or any iterable) to wrap.
+    """
+
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+        self._yielded = 0
+        self._exhausted = False
+        self._epoch_rng: dict[str, Any] | None = None
+        self._fetch_rng: dict[str, Any] | None = None
+        self._pending: dict[str, Any] | None = None
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "loader":  # not set yet (unpickling)
+            raise AttributeError(name)
+        return getattr(self.loader, name)
+
+    def _prefetched(self) -> bool:
+        # Lightning fetches one batch ahead only when the loader has no length.
+        try:
+            len(self.loader)
+        except TypeError:
+            return True
+        return False
+
+    def __iter__(self) -> Iterator[Any]:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            yield from self._resume(pending)
+            return
+        self._epoch_rng = capture_rng()
+        self._yielded = 0
+        self._exhausted = False
+        yield from self._run(iter(self.loader))
+
+    def _resume(self, state: dict[str, Any]) -> Iterator[Any]:
+        restore_rng(state["epoch_rng"])
+        self._epoch_rng = state["epoch_rng"]
+        iterator = iter(self.loader)
+        trained = state["yielded"] - int(state["prefetched"])
+        for _ in range(trained):
+            next(iterator)
+        self._yielded = trained
+        self._exhausted = False
+        if state["prefetched"]:  # fetch the look-ahead batch again under its own random state
+            restore_rng(state["fetch_rng"])
+            first = self._fetch(iterator)
+            if first is None:
+                return
+            yield first[0]
+        restore_rng(state["save_rng"])
+        yield from self._run(iterator)
+
+    def _fetch(self, iterator: Iterator[Any]) -> tuple[Any] | None:
+        self._fetch_rng = capture_rng()
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            self._exhausted = True
+            return None
+        self._yielded += 1
+        return (batch,)
+
+    def _run(self, iterator: Iterator[Any]) -> Iterator[Any]:
+        while (item := self._fetch(iterator)) is not None:
+            yield item[0]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Position in the epoch and random states; called when Lightning writes a checkpoint."""
+        return {
+            "yielded": self._yielded,
+            "exhausted": self._exhausted,
+            "prefetched": self._prefetched(),
+            "epoch_rng": self._epoch_rng,
+            "fetch_rng": self._fetch_rng,
+            "save_rng": capture_rng(),
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Remember where the next epoch iterator starts; loading the same state twice is harmless.
+
+        A state saved at the end of an epoch (or before its first batch) needs no replay: the
+        next iterator starts a new epoch, and :class:`spt.checkpoint.RunCheckpoint` restores
+        the global random state when training starts.
+        """
+        trained = state_dict["yielded"] - int(state_dict.get("prefetched", False))
+        try:
+            length: int | None = len(self.loader)
+        except TypeError:
+            length = None
+        finished = state_dict["exhausted"] or (length is not None and trained >= length)
+        if finished or state_dict["yielded"] == 0:
+            self._pending = None
+            return
+        self._pending = state_dict
+
+
+def loader_state_from_checkpoint(path: str | Path) -> dict[str, Any] | None:
+    """The :class:`ResumableLoader` state inside a Lightning checkpoint, or ``None``."""
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    fit_loop = checkpoint.get("loops", {}).get("fit_loop", {})
+    for state in fit_loop.get("state_dict", {}).get("combined_loader", []):
+        if isinstance(state, dict) and "epoch_rng" in state and "yielded" in state:
+            return state
+    return None
+
+
+class ResumableDataModule(pl.LightningDataModule):
+    """A DataModule that serves ``inner``'s loaders, its train loader as a :class:`ResumableLoader`.
+
+    Every other attribute (``gpu_transform``, ...) and hook is that of ``inner``.
+    """
+
+    def __init__(
+        self, inner: pl.LightningDataModule, resume_state: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__()
+        self.inner = inner
+        self._train: ResumableLoader | None = None
+        self._train_source: Any = None
+        self._resume_state = resume_state
+        from lightning.pytorch.utilities.model_helpers import is_overridden
+
+        hooks = [f"{stage}_dataloader" for stage in ("train", "val", "test", "predict")]
+        hooks += ["transfer_batch_to_device", "on_before_batch_transfer", "on_after_batch_transfer"]
+        for hook in hooks:
+            if not is_overridden(hook, inner, pl.LightningDataModule):
+                # Lightning reads a dataloader hook that is not overridden as "no data for this
+                # stage", and prefers a batch-transfer hook of the DataModule to the
+                # LightningModule's (spt.Module applies its gpu_transform there).
+                setattr(self, hook, getattr(super(), hook))
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("inner", "_train", "_train_source", "_resume_state"):
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def prepare_data(self) -> None:
+        self.inner.prepare_data()
+
+    def setup(self, stage: str) -> None:
+        self.inner.setup(stage)
+
+    def teardown(self, stage: str) -> None:
+        self.inner.teardown(stage)
+
+    def train_dataloader(self) -> Any:
+        source = self.inner.train_dataloader()
+        if self._train is None or source is not self._train_source:
+            self._train, self._train_source = ResumableLoader(source), source
+            if self._resume_state is not None:
+                # Lightning builds the train loader before it restores the loops when
+                # configure_optimizers reads trainer.estimated_stepping_batches, and then never
+                # hands the loader its state: the Manager passes it here instead.
+                self._train.load_state_dict(self._resume_state)
+                self._resume_state = None
+        return self._train
+
+    def val_dataloader(self) -> Any:
+        return self.inner.val_dataloader()
+
+    def test_dataloader(self) -> Any:
+        return self.inner.test_dataloader()
+
+    def predict_dataloader(self) -> Any:
+        return self.inner.predict_dataloader()
+
+    def transfer_batch_to_device(
+        self, batch: Any, device: torch.device, dataloader_idx: int
+    ) -> Any:
+        return self.inner.transfer_batch_to_device(batch, device, dataloader_idx)
+
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        return self.inner.on_before_batch_transfer(batch, dataloader_idx)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        return self.inner.on_after_batch_transfer(batch, dataloader_idx)
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.inner.state_dict()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.inner.load_state_dict(state_dict)

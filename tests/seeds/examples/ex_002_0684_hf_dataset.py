@@ -1,0 +1,63 @@
+# Seed 002 (002_707579571acc0c1b.txt), lines 684-690: 1 - Data: HuggingFace datasets.
+# seed-file: 002_707579571acc0c1b.txt
+# seed-lines: 684-690
+# seed-format: markdown
+# Changes to the seed text: import lines renamed (stable_pretraining -> spt); nothing else.
+# Stand-ins (tests/seeds/conftest.py): CIFAR-10 and the HF Hub data, DataLoader batch size <= 4,
+# Trainer limited to 1 batch on the CPU in 32-bit precision, wandb disabled.
+# The seed text is kept as written: no lint, no formatting.
+# ruff: noqa
+# fmt: off
+
+# --- preamble: names the seed example uses without defining them ---
+import lightning as pl
+import torchmetrics
+import torchvision
+from torch import nn
+
+import spt
+from spt.data import transforms
+
+# The augmentations of the seed's complete SimCLR example (seed 002, lines 834-856).
+simclr_transform = transforms.MultiViewTransform(
+    [
+        transforms.Compose(
+            transforms.RGB(),
+            transforms.RandomResizedCrop((32, 32), scale=(0.2, 1.0)),
+            transforms.RandomHorizontalFlip(p=0.5),
+            transforms.ToImage(**spt.data.static.CIFAR10),
+        ),
+        transforms.Compose(
+            transforms.RGB(),
+            transforms.RandomResizedCrop((32, 32), scale=(0.08, 1.0)),
+            transforms.RandomHorizontalFlip(p=0.5),
+            transforms.ToImage(**spt.data.static.CIFAR10),
+        ),
+    ]
+)
+train_transform = transforms.Compose(
+    transforms.RGB(),
+    transforms.RandomResizedCrop((32, 32)),
+    transforms.RandomHorizontalFlip(p=0.5),
+    transforms.ToImage(**spt.data.static.CIFAR10),
+)
+val_transform = transforms.Compose(
+    transforms.RGB(),
+    transforms.Resize((32, 32)),
+    transforms.ToImage(**spt.data.static.CIFAR10),
+)
+
+# --- seed example ---
+import spt
+train_dataset = spt.data.HFDataset(
+    path="frgfm/imagenette",
+    name="160px",
+    split="train",
+    transform=train_transform,
+)
+# --- end of seed example ---
+
+# --- checks: what the example claims ---
+sample = train_dataset[0]
+assert sample["image"].shape == (3, 32, 32) and 0 <= int(sample["label"]) < 10
+assert len(train_dataset) == 16

@@ -1,0 +1,62 @@
+# Seed 002 (002_707579571acc0c1b.txt), lines 695-699: 1 - Data: From PyTorch datasets.
+# seed-file: 002_707579571acc0c1b.txt
+# seed-lines: 695-699
+# seed-format: markdown
+# Changes to the seed text: import lines renamed (stable_pretraining -> spt); nothing else.
+# Stand-ins (tests/seeds/conftest.py): CIFAR-10 and the HF Hub data, DataLoader batch size <= 4,
+# Trainer limited to 1 batch on the CPU in 32-bit precision, wandb disabled.
+# The seed text is kept as written: no lint, no formatting.
+# ruff: noqa
+# fmt: off
+
+# --- preamble: names the seed example uses without defining them ---
+import lightning as pl
+import torchmetrics
+import torchvision
+from torch import nn
+
+import spt
+from spt.data import transforms
+
+# The augmentations of the seed's complete SimCLR example (seed 002, lines 834-856).
+simclr_transform = transforms.MultiViewTransform(
+    [
+        transforms.Compose(
+            transforms.RGB(),
+            transforms.RandomResizedCrop((32, 32), scale=(0.2, 1.0)),
+            transforms.RandomHorizontalFlip(p=0.5),
+            transforms.ToImage(**spt.data.static.CIFAR10),
+        ),
+        transforms.Compose(
+            transforms.RGB(),
+            transforms.RandomResizedCrop((32, 32), scale=(0.08, 1.0)),
+            transforms.RandomHorizontalFlip(p=0.5),
+            transforms.ToImage(**spt.data.static.CIFAR10),
+        ),
+    ]
+)
+train_transform = transforms.Compose(
+    transforms.RGB(),
+    transforms.RandomResizedCrop((32, 32)),
+    transforms.RandomHorizontalFlip(p=0.5),
+    transforms.ToImage(**spt.data.static.CIFAR10),
+)
+val_transform = transforms.Compose(
+    transforms.RGB(),
+    transforms.Resize((32, 32)),
+    transforms.ToImage(**spt.data.static.CIFAR10),
+)
+torchvision_dataset = torchvision.datasets.CIFAR10(root="./data", train=True)
+
+# --- seed example ---
+train_dataset = spt.data.FromTorchDataset(
+    torchvision_dataset,
+    names=["image", "label"],  # Map tuple outputs to dictionary keys
+    transform=train_transform,
+)
+# --- end of seed example ---
+
+# --- checks: what the example claims ---
+sample = train_dataset[3]
+assert set(sample) >= {"image", "label", "sample_idx"} and sample["sample_idx"] == 3
+assert sample["image"].shape == (3, 32, 32)
