@@ -1,4 +1,4 @@
-"""Every ``Example:`` in spt_optim's docstrings runs and prints what it shows."""
+"""Every ``Examples:`` section in spt_optim's docstrings runs and prints what it shows."""
 
 from __future__ import annotations
 
@@ -28,6 +28,6 @@ def test_public_functions_and_classes_have_examples() -> None:
     for public in spt_optim.__all__:
         obj = getattr(spt_optim, public)
         is_warning = isinstance(obj, type) and issubclass(obj, Warning)
-        if callable(obj) and not is_warning and "Example:" not in (obj.__doc__ or ""):
+        if callable(obj) and not is_warning and "Examples:" not in (obj.__doc__ or ""):
             missing.append(public)
     assert missing == []
