@@ -267,6 +267,19 @@ def probe_callbacks(work: dict[str, Any]) -> Callable[[], list[pl.Callback]] | N
     return lambda: [OnlineProbe(name="probe", probe=nn.Linear(work["embed_dim"], 10))]
 
 
+def monitor_callbacks(work: dict[str, Any]) -> Callable[[], list[pl.Callback]] | None:
+    """OnlineProbe + OnlineKNN(queue 20,000) + RankMe(queue 20,000), the issue's variant."""
+    try:
+        from spt_callbacks import OnlineKNN, OnlineProbe, RankMe
+    except ImportError:
+        return None
+    return lambda: [
+        OnlineProbe(name="probe", probe=nn.Linear(work["embed_dim"], 10)),
+        OnlineKNN(name="knn", input="embedding", target="label", queue_length=20_000),
+        RankMe(name="rankme", input="embedding", queue_length=20_000),
+    ]
+
+
 # ----------------------------------------------------------------------------- main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
@@ -307,6 +320,11 @@ def main() -> None:
         variants["spt_module+probe"] = lambda: run_lightning(
             lambda: make_spt_module(work), work, loader, accelerator, warmup, probes
         )
+    monitors = monitor_callbacks(work)
+    if monitors is not None:
+        variants["spt_module+probe+knn+rankme"] = lambda: run_lightning(
+            lambda: make_spt_module(work), work, loader, accelerator, warmup, monitors
+        )
 
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
     for fn in variants.values():  # one untimed warm-up run of each
@@ -319,6 +337,8 @@ def main() -> None:
     raw_cpu = statistics.median(s[1] for s in samples["raw"])
     lit_wall = statistics.median(s[0] for s in samples["lightning"])
     lit_cpu = statistics.median(s[1] for s in samples["lightning"])
+    mod_wall = statistics.median(s[0] for s in samples["spt_module"])
+    mod_cpu = statistics.median(s[1] for s in samples["spt_module"])
     rows = []
     for name, values in samples.items():
         wall = statistics.median(v[0] for v in values)
@@ -332,6 +352,8 @@ def main() -> None:
                 "throughput_vs_raw_cpu": round(raw_cpu / cpu, 3),
                 "throughput_vs_lightning_wall": round(lit_wall / wall, 3),
                 "throughput_vs_lightning_cpu": round(lit_cpu / cpu, 3),
+                "throughput_vs_module_wall": round(mod_wall / wall, 3),
+                "throughput_vs_module_cpu": round(mod_cpu / cpu, 3),
             }
         )
     columns = list(rows[0])
