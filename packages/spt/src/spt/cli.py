@@ -104,7 +104,7 @@ def _log_once() -> None:
 
     import lightning.pytorch  # noqa: F401  (it installs its handlers on import)
 
-    for name in ("lightning.pytorch", "lightning.fabric"):
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
         logger = logging.getLogger(name)
         if logger.handlers:
             logger.propagate = False
