@@ -17,6 +17,9 @@ import re
 import sys
 from pathlib import Path
 
+if sys.version_info < (3, 11):  # pragma: no cover
+    raise SystemExit("scripts/versions.py needs Python 3.11 or later (tomllib)")
+
 import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
