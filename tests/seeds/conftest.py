@@ -128,6 +128,7 @@ def seed_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     import lightning.pytorch
 
     monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "examples"))  # cifar_transforms
     monkeypatch.setenv("WANDB_MODE", "disabled")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     monkeypatch.setattr(torchvision.datasets, "CIFAR10", FakeCIFAR10)

@@ -18,34 +18,7 @@ from torch import nn
 import spt
 from spt.data import transforms
 
-# The augmentations of the seed's complete SimCLR example (seed 002, lines 834-856).
-simclr_transform = transforms.MultiViewTransform(
-    [
-        transforms.Compose(
-            transforms.RGB(),
-            transforms.RandomResizedCrop((32, 32), scale=(0.2, 1.0)),
-            transforms.RandomHorizontalFlip(p=0.5),
-            transforms.ToImage(**spt.data.static.CIFAR10),
-        ),
-        transforms.Compose(
-            transforms.RGB(),
-            transforms.RandomResizedCrop((32, 32), scale=(0.08, 1.0)),
-            transforms.RandomHorizontalFlip(p=0.5),
-            transforms.ToImage(**spt.data.static.CIFAR10),
-        ),
-    ]
-)
-train_transform = transforms.Compose(
-    transforms.RGB(),
-    transforms.RandomResizedCrop((32, 32)),
-    transforms.RandomHorizontalFlip(p=0.5),
-    transforms.ToImage(**spt.data.static.CIFAR10),
-)
-val_transform = transforms.Compose(
-    transforms.RGB(),
-    transforms.Resize((32, 32)),
-    transforms.ToImage(**spt.data.static.CIFAR10),
-)
+from cifar_transforms import simclr_transform, train_transform, val_transform
 torchvision_dataset = torchvision.datasets.CIFAR10(root="./data", train=True)
 
 # --- seed example ---
