@@ -20,7 +20,13 @@ import torch
 from torch import nn
 from typing_extensions import override
 
-__all__ = ["TeacherStudent", "TeacherStudentCallback", "attach_teacher_updates", "cosine_momentum"]
+__all__ = [
+    "TeacherStudent",
+    "TeacherStudentCallback",
+    "attach_teacher_updates",
+    "cosine_momentum",
+    "ema_update_",
+]
 
 
 def cosine_momentum(step: int, total_steps: int, base: float, final: float) -> float:
@@ -36,6 +42,24 @@ def cosine_momentum(step: int, total_steps: int, base: float, final: float) -> f
         return base
     progress = min(max(step / total_steps, 0.0), 1.0)
     return final - (final - base) * (math.cos(math.pi * progress) + 1.0) / 2.0
+
+
+@torch.no_grad()
+def ema_update_(target: nn.Module, source: nn.Module, momentum: float) -> None:
+    """``target = m * target + (1 - m) * source`` for parameters; buffers are copied.
+
+    Buffers (batch-norm statistics, counters) follow the source exactly, as in BYOL and DINO.
+
+    Examples:
+        >>> teacher, student = nn.Linear(2, 2), nn.Linear(2, 2)
+        >>> ema_update_(teacher, student, 0.0)
+        >>> torch.allclose(teacher.weight, student.weight)
+        True
+    """
+    for t, s in zip(target.parameters(), source.parameters(), strict=True):
+        t.lerp_(s.detach(), 1.0 - momentum)
+    for tb, sb in zip(target.buffers(), source.buffers(), strict=True):
+        tb.copy_(sb)
 
 
 class TeacherStudent(nn.Module):
@@ -110,10 +134,7 @@ class TeacherStudent(nn.Module):
         """
         scheduled = momentum is None
         m = self.momentum if momentum is None else momentum
-        for t, s in zip(self.teacher.parameters(), self.student.parameters(), strict=True):
-            t.lerp_(s.detach(), 1.0 - m)
-        for tb, sb in zip(self.teacher.buffers(), self.student.buffers(), strict=True):
-            tb.copy_(sb)
+        ema_update_(self.teacher, self.student, m)
         if scheduled:
             self.num_updates += 1
 

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from typing_extensions import override
 
+from spt.ema import ema_update_
 from spt.pretrain.encoders.base import BaseEncoder
 from spt.pretrain.objectives.base import (
     BaseSSLObjective,
@@ -90,7 +91,4 @@ class LatentPrediction(BaseSSLObjective):
     @torch.no_grad()
     def on_optimizer_step(self) -> None:
         """Move the target encoder towards the context encoder: t <- m t + (1 - m) c."""
-        for t, c in zip(self.target_encoder.parameters(), self.encoder.parameters(), strict=True):
-            t.lerp_(c.detach(), 1.0 - self.momentum)
-        for tb, cb in zip(self.target_encoder.buffers(), self.encoder.buffers(), strict=True):
-            tb.copy_(cb)
+        ema_update_(self.target_encoder, self.encoder, self.momentum)
