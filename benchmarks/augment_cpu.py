@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from _common import add_threads_argument, markdown_table
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
@@ -155,30 +156,13 @@ def summarise(workers: int | str, samples: dict[str, list[float]]) -> dict[str, 
     }
 
 
-def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    cells = [[str(r[c]) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-
-    def line(values: list[str]) -> str:
-        return "| " + " | ".join(v.rjust(w) for v, w in zip(values, widths, strict=True)) + " |"
-
-    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([line(columns), sep, *(line(r) for r in cells)])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer batches and rounds")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--out", type=Path, default=RESULTS / "augment_cpu.json")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch threads in the main process on CPU (1: a shared, oversubscribed machine "
-        "makes multi-threaded kernels spin; DataLoader workers use 1 each)",
-    )
+    add_threads_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rounds = 2 if args.quick else 6
@@ -220,7 +204,7 @@ def main() -> None:
         f"of {batches} batches"
     )
     print(header)
-    print(format_table(shown, list(shown[0])))
+    print(markdown_table(shown, list(shown[0])))
     meta = {
         "recipe": "simclr_cifar10_two_views",
         "size": 32,

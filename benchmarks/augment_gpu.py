@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from _common import add_threads_argument, markdown_table
 from torchvision.transforms import v2
 
 from spt_data import static
@@ -154,17 +155,6 @@ def bench_cpu_workers(recipe: str, images: torch.Tensor, batches: int, workers: 
     return n / (time.perf_counter() - start)
 
 
-def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    cells = [[str(r[c]) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-
-    def line(values: list[str]) -> str:
-        return "| " + " | ".join(v.rjust(w) for v, w in zip(values, widths, strict=True)) + " |"
-
-    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([line(columns), sep, *(line(r) for r in cells)])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few iterations, small batches")
@@ -173,13 +163,7 @@ def main() -> None:
         "--workers", type=int, nargs="+", default=[0, 1, 2], help="DataLoader workers (CPU path)"
     )
     parser.add_argument("--out", type=Path, default=RESULTS / "augment_gpu.json")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch threads in the main process on CPU (1: a shared, oversubscribed machine "
-        "makes multi-threaded kernels spin; DataLoader workers use 1 each)",
-    )
+    add_threads_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -209,7 +193,7 @@ def main() -> None:
     shown = [{k: (f"{v:,.0f}" if isinstance(v, float) else v) for k, v in r.items()} for r in rows]
     name = torch.cuda.get_device_name(device) if cuda else f"CPU ({platform.processor() or 'cpu'})"
     print(f"views/s on {name}, torch {torch.__version__}, threads {torch.get_num_threads()}")
-    print(format_table(shown, columns))
+    print(markdown_table(shown, columns))
     meta = {
         "device": name,
         "torch": torch.__version__,

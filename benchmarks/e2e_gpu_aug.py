@@ -28,6 +28,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 import torchvision
+from _common import add_threads_argument
 from torch import nn
 
 from spt_data import static
@@ -120,13 +121,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--out", type=Path, default=RESULTS / "e2e_gpu_aug.json")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch threads in the main process on CPU (1: a shared, oversubscribed machine "
-        "makes multi-threaded kernels spin; DataLoader workers use 1 each)",
-    )
+    add_threads_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
