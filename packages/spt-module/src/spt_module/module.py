@@ -169,14 +169,18 @@ class Module(ExcludeCallbackParameters, pl.LightningModule):
             trainer = self.trainer
             if is_accumulation_boundary(batch_idx, accumulate, trainer.is_last_batch):
                 self._step_optimizers(batch_idx // accumulate + 1)
-            if self.log_loss and trainer._logger_connector.should_update_logs:
-                self.log("train/loss", loss.detach(), on_step=True, on_epoch=False, prog_bar=True)
-            if self.optimizer_entries and trainer._logger_connector.should_update_logs:
-                for entry in self.optimizer_entries:
-                    lr = entry.optimizer.param_groups[0]["lr"]
-                    self.log(f"hparams/lr_{entry.name}", lr, on_step=True, on_epoch=False)
+            if trainer._logger_connector.should_update_logs:
+                self._log_step(loss)
         self._update_metrics(outputs, "train")
         return outputs
+
+    def _log_step(self, loss: torch.Tensor) -> None:
+        """On the Trainer's logging steps: the loss (progress bar) and each optimizer's lr."""
+        if self.log_loss:
+            self.log("train/loss", loss.detach(), on_step=True, on_epoch=False, prog_bar=True)
+        for entry in self.optimizer_entries:
+            lr = entry.optimizer.param_groups[0]["lr"]
+            self.log(f"hparams/lr_{entry.name}", lr, on_step=True, on_epoch=False)
 
     def after_manual_backward(self) -> None:
         """Hook run right after ``manual_backward``, before any clipping, step or zero_grad.
