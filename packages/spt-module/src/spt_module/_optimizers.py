@@ -7,7 +7,7 @@ clipping of each optimizer is its own override, else the Trainer's.
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,26 +33,17 @@ def training_length(trainer: Any, accumulate: int) -> Any:
     if trainer is None:
         return None
     loads_data = trainer.train_dataloader is None
-    # With the Trainer's accumulation reset to 1 this counts batches (it loads the data).
-    estimated = trainer.estimated_stepping_batches
-    per_epoch = trainer.num_training_batches
+    # The Trainer's accumulation is 1 here, so this counts batches (and loads the data).
+    length = TrainingLength.from_trainer(trainer)
     if loads_data and getattr(trainer, "ckpt_path", None) is not None:
         # Loaded before the checkpoint is restored, the DataLoader would miss its saved
         # position (Lightning restores a Stateful loader only when it loads the data): let
         # Lightning load it again after the restore, so resuming mid-epoch is exact.
         trainer.fit_loop._combined_loader = None
-    max_epochs = trainer.max_epochs
-    total = None
+    total = length.total_batches
     if trainer.max_steps is not None and trainer.max_steps > 0:
         total = trainer.max_steps * accumulate  # max_steps counts optimizer steps
-    elif math.isfinite(estimated) and estimated > 0:
-        total = int(estimated)
-    return TrainingLength(
-        total_batches=total,
-        max_epochs=max_epochs if max_epochs is not None and max_epochs > 0 else None,
-        batches_per_epoch=int(per_epoch) if math.isfinite(per_epoch) and per_epoch else None,
-        accumulate_grad_batches=accumulate,
-    )
+    return dataclasses.replace(length, total_batches=total, accumulate_grad_batches=accumulate)
 
 
 def lightning_configs(entries: Sequence[Any]) -> list[dict[str, Any]]:
