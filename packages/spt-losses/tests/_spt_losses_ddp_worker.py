@@ -30,19 +30,24 @@ IN_DIM, OUT_DIM = 5, 6
 Case = Callable[[Tensor], Tensor]
 
 
-def _projector() -> nn.Linear:
+def _projector(dtype: torch.dtype) -> nn.Linear:
     torch.manual_seed(0)
-    return nn.Linear(IN_DIM, OUT_DIM)
+    return nn.Linear(IN_DIM, OUT_DIM).to(dtype)
 
 
 def _evaluate(
-    rank: int, world: int, n_views: int, loss_of: Case, extra_dims: tuple[int, ...] = ()
+    rank: int,
+    world: int,
+    n_views: int,
+    loss_of: Case,
+    extra_dims: tuple[int, ...] = (),
+    dtype: torch.dtype = torch.float32,
 ) -> dict[str, Tensor]:
     gen = torch.Generator().manual_seed(n_views * 10 + len(extra_dims))
-    x_all = torch.randn(n_views, GLOBAL_BATCH, *extra_dims, IN_DIM, generator=gen)
+    x_all = torch.randn(n_views, GLOBAL_BATCH, *extra_dims, IN_DIM, generator=gen).to(dtype)
     local = GLOBAL_BATCH // world
     x = x_all[:, rank * local : (rank + 1) * local].clone().requires_grad_()
-    proj = _projector()
+    proj = _projector(dtype)
     loss = loss_of(proj(x))
     loss.backward()
     assert x.grad is not None
@@ -87,6 +92,12 @@ def compute_cases(rank: int, world: int) -> dict[str, dict[str, Tensor]]:
         "vicreg": _evaluate(rank, world, 2, lambda z: VICRegLoss()(z[0], z[1])),
         "barlow_twins": _evaluate(
             rank, world, 2, lambda z: BarlowTwinsLoss(lambd=0.05)(z[0], z[1])
+        ),
+        "ntxent_two_views_float64": _evaluate(
+            rank, world, 2, lambda z: ntxent(z[0], z[1]), dtype=torch.float64
+        ),
+        "barlow_twins_float64": _evaluate(
+            rank, world, 2, lambda z: BarlowTwinsLoss(lambd=0.05)(z[0], z[1]), dtype=torch.float64
         ),
         "dino": _evaluate(rank, world, 4, lambda z: dino(list(z), local_teacher)),
         "mae": _evaluate(

@@ -30,7 +30,8 @@ CASES = [
     "dino",
     "mae",
 ]
-SAME_VALUE_ON_EVERY_RANK = {"vicreg", "barlow_twins"}
+FLOAT64_CASES = ["ntxent_two_views_float64", "barlow_twins_float64"]
+SAME_VALUE_ON_EVERY_RANK = {"vicreg", "barlow_twins", "barlow_twins_float64"}
 
 pytestmark = [
     pytest.mark.slow,
@@ -50,7 +51,7 @@ def single() -> dict[str, dict[str, Tensor]]:
     return worker.compute_cases(0, 1)
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", CASES + FLOAT64_CASES)
 def test_mean_loss_over_ranks_is_the_global_loss(
     case: str, ranks: list[dict[str, dict[str, Tensor]]], single: dict[str, dict[str, Tensor]]
 ) -> None:
@@ -61,7 +62,7 @@ def test_mean_loss_over_ranks_is_the_global_loss(
             torch.testing.assert_close(value, single[case]["loss"], rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", CASES + FLOAT64_CASES)
 def test_ddp_averaged_weight_gradient_is_the_global_gradient(
     case: str, ranks: list[dict[str, dict[str, Tensor]]], single: dict[str, dict[str, Tensor]]
 ) -> None:
@@ -69,7 +70,7 @@ def test_ddp_averaged_weight_gradient_is_the_global_gradient(
     torch.testing.assert_close(averaged, single[case]["w_grad"], rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", CASES + FLOAT64_CASES)
 def test_input_gradient_is_world_times_the_global_slice(
     case: str, ranks: list[dict[str, dict[str, Tensor]]], single: dict[str, dict[str, Tensor]]
 ) -> None:
@@ -87,3 +88,15 @@ def test_dino_center_is_averaged_across_ranks(
         torch.testing.assert_close(
             result["dino_center"]["center"], single["dino_center"]["center"], rtol=1e-6, atol=1e-7
         )
+
+
+@pytest.mark.parametrize("case", FLOAT64_CASES)
+def test_float64_gathers_keep_float64_and_match_the_global_batch_to_1e_12(
+    case: str, ranks: list[dict[str, dict[str, Tensor]]], single: dict[str, dict[str, Tensor]]
+) -> None:
+    values = torch.stack([r[case]["loss"] for r in ranks])
+    assert values.dtype == torch.float64
+    torch.testing.assert_close(values.mean(), single[case]["loss"], rtol=1e-12, atol=1e-12)
+    averaged = torch.stack([r[case]["w_grad"] for r in ranks]).mean(dim=0)
+    assert averaged.dtype == torch.float64
+    torch.testing.assert_close(averaged, single[case]["w_grad"], rtol=1e-12, atol=1e-12)

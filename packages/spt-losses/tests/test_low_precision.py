@@ -136,3 +136,35 @@ def test_low_precision_inputs_without_autocast(dtype: torch.dtype) -> None:
     assert torch.isfinite(loss)
     assert z1.grad is not None
     assert torch.isfinite(z1.grad).all()
+
+
+LOW_TEMPERATURE_LOSSES: dict[str, Callable[[Tensor], Tensor]] = {
+    "ntxent": lambda z: NTXEntLoss(temperature=0.05)(z[:8], z[8:]),
+    "negative_cosine": lambda z: NegativeCosineSimilarity()(z[:8], z[8:].detach()),
+    "vicreg": lambda z: VICRegLoss()(z[:8], z[8:]),
+    "barlow_twins": lambda z: BarlowTwinsLoss()(z[:8], z[8:]),
+    "dino": lambda z: DINOLoss(16, student_temp=0.05, teacher_temp=0.04)(
+        [z[:8], z[8:]], [z[:8].detach()]
+    ),
+    "mae": lambda z: MAELoss(norm_pix_loss=True)(
+        z[:8].view(2, 4, 16), z[8:].detach().view(2, 4, 16), torch.ones(2, 4)
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOW_TEMPERATURE_LOSSES))
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_loss_computes_in_float32_under_autocast(dtype: torch.dtype, name: str) -> None:
+    """Embeddings produced in bf16/fp16 are reduced in float32 (the promotion of their
+    dtype and float32), and the loss and its gradient are finite."""
+    torch.manual_seed(8)
+    x = (30 * torch.randn(16, 16)).requires_grad_()
+    layer = nn.Linear(16, 16)
+    with torch.autocast("cpu", dtype=dtype):
+        z = layer(x)
+        assert z.dtype == dtype
+        loss = LOW_TEMPERATURE_LOSSES[name](z)
+    assert loss.dtype == torch.float32
+    loss.backward()
+    assert x.grad is not None
+    _assert_finite(loss.detach(), x.grad)

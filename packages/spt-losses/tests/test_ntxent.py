@@ -35,8 +35,24 @@ def reference_ntxent(views: list[Tensor], temperature: float, negatives: Tensor 
     return total / (n_views * batch)
 
 
-def seed_ntxent(z1: Tensor, z2: Tensor, temperature: float) -> Tensor:
-    """The formula of seed 002's Lightning example."""
+def simclr_formula(z1: Tensor, z2: Tensor, temperature: float) -> Tensor:
+    """SimCLR's loss, one anchor at a time: row i of the 2B unit rows has its positive j
+    (the other view of its sample) and the mean over anchors of
+    -log(exp(sim_ij / T) / sum_{k != i} exp(sim_ik / T)) is the loss."""
+    batch = z1.shape[0]
+    rows = torch.cat([F.normalize(z1, dim=1), F.normalize(z2, dim=1)])
+    n = 2 * batch
+    total = torch.zeros((), dtype=rows.dtype)
+    for i in range(n):
+        j = (i + batch) % n
+        denominator = sum(torch.exp(rows[i] @ rows[k] / temperature) for k in range(n) if k != i)
+        total = total - torch.log(torch.exp(rows[i] @ rows[j] / temperature) / denominator)
+    return total / n
+
+
+def masked_matrix_ntxent(z1: Tensor, z2: Tensor, temperature: float) -> Tensor:
+    """The common matrix form: a full cosine-similarity matrix, exp of all of it, and a
+    float mask that zeroes the self-similarities in the denominator."""
     batch_size = z1.shape[0]
     z1, z2 = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
     reps = torch.cat([z1, z2], dim=0)
@@ -104,11 +120,50 @@ def test_gram_path_for_small_batches_or_wide_embeddings(rows: int, dim: int, gra
     assert _similarity.prefers_gram(rows, dim) is gram
 
 
-def test_two_views_match_seed_formula(similarity_path: str) -> None:
+def test_two_views_match_masked_matrix_formula(similarity_path: str) -> None:
     z1, z2 = torch.randn(16, 32), torch.randn(16, 32)
     torch.testing.assert_close(
-        NTXEntLoss(0.5)(z1, z2), seed_ntxent(z1, z2, 0.5), rtol=1e-5, atol=1e-5
+        NTXEntLoss(0.5)(z1, z2), masked_matrix_ntxent(z1, z2, 0.5), rtol=1e-5, atol=1e-5
     )
+
+
+@pytest.mark.parametrize("temperature", [0.5, 0.07])
+def test_ntxent_equals_simclr_formula_float64(temperature: float, similarity_path: str) -> None:
+    gen = torch.Generator().manual_seed(5)
+    z1 = torch.randn(6, 8, generator=gen, dtype=torch.float64, requires_grad=True)
+    z2 = torch.randn(6, 8, generator=gen, dtype=torch.float64, requires_grad=True)
+    r1 = z1.detach().clone().requires_grad_()
+    r2 = z2.detach().clone().requires_grad_()
+
+    loss = NTXEntLoss(temperature)(z1, z2)
+    expected = simclr_formula(r1, r2, temperature)
+    loss.backward()
+    expected.backward()
+    assert loss.dtype == torch.float64
+    torch.testing.assert_close(loss, expected, rtol=1e-12, atol=1e-12)
+    for z, r in [(z1, r1), (z2, r2)]:
+        assert z.grad is not None
+        assert r.grad is not None
+        assert z.grad.dtype == torch.float64
+        torch.testing.assert_close(z.grad, r.grad, rtol=1e-12, atol=1e-12)
+
+
+def test_ntxent_with_views_and_negatives_equals_reference_float64() -> None:
+    gen = torch.Generator().manual_seed(6)
+    views = [torch.randn(4, 5, generator=gen, dtype=torch.float64) for _ in range(3)]
+    negatives = torch.randn(7, 5, generator=gen, dtype=torch.float64)
+    views = [v.requires_grad_() for v in views]
+    ref_views = [v.detach().clone().requires_grad_() for v in views]
+
+    loss = NTXEntLoss(0.2)(*views, negatives=negatives)
+    expected = reference_ntxent(ref_views, 0.2, negatives)
+    loss.backward()
+    expected.backward()
+    torch.testing.assert_close(loss, expected, rtol=1e-12, atol=1e-12)
+    for v, r in zip(views, ref_views, strict=True):
+        assert v.grad is not None
+        assert r.grad is not None
+        torch.testing.assert_close(v.grad, r.grad, rtol=1e-12, atol=1e-12)
 
 
 def test_identical_views_far_from_others_give_low_loss() -> None:

@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from spt_losses import _distributed
 from spt_losses._checks import check_rank, check_same_shape
+from spt_losses._precision import compute_dtype
 
 
 class BarlowTwinsLoss(nn.Module):
@@ -19,8 +20,8 @@ class BarlowTwinsLoss(nn.Module):
     `scale * (sum_j (1 - C_jj)^2 + lambd * sum_{j != k} C_jk^2)`.
 
     Under DDP the embeddings are gathered with gradient, so `C` is the cross-correlation of
-    the global batch and every rank returns the same value. Computed in float32 with
-    autocast disabled.
+    the global batch and every rank returns the same value. Computed with autocast
+    disabled, in the inputs' precision promoted to at least float32.
 
     Args:
         lambd: weight of the off-diagonal (redundancy) term. Default 5e-3.
@@ -63,9 +64,10 @@ class BarlowTwinsLoss(nn.Module):
         check_rank("z1", z1, 2, "(B, D)")
         check_rank("z2", z2, 2, "(B, D)")
         check_same_shape(["z1", "z2"], [z1, z2])
+        dtype = compute_dtype(z1, z2)
         with torch.autocast(device_type=z1.device.type, enabled=False):
-            x = self._standardise(_distributed.gather(z1.float()))  # (N, D)
-            y = self._standardise(_distributed.gather(z2.float()))
+            x = self._standardise(_distributed.gather(z1.to(dtype)))  # (N, D)
+            y = self._standardise(_distributed.gather(z2.to(dtype)))
             c = (x.T @ y) / x.shape[0]  # (D, D)
             diagonal = c.diagonal()
             on_diagonal = (1 - diagonal).pow(2).sum()

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from spt_losses import _distributed
 from spt_losses._checks import check_rank
+from spt_losses._precision import compute_dtype
 
 
 class DINOLoss(nn.Module):
@@ -32,7 +33,9 @@ class DINOLoss(nn.Module):
     centre. The forward pass does not change it.
 
     The value returned on a rank is the mean over its own samples; under DDP its mean
-    over ranks is the loss of the global batch. Computed in float32 with autocast disabled.
+    over ranks is the loss of the global batch. Computed with autocast disabled, in the
+    outputs' precision promoted to at least float32 (the centre is cast to it; it keeps
+    the dtype of its buffer, float32 unless the module is converted).
 
     Args:
         out_dim: size of the projection head output (number of prototypes).
@@ -131,13 +134,14 @@ class DINOLoss(nn.Module):
         self._check(student_outputs, teacher_outputs)
         temp = self.teacher_temperature(epoch)
         device_type = student_outputs[0].device.type
+        dtype = compute_dtype(*student_outputs, *teacher_outputs)
         with torch.autocast(device_type=device_type, enabled=False):
-            center = self.center.float()
+            center = self.center.to(dtype)
             teacher = [
-                F.softmax((t.detach().float() - center) / temp, dim=-1) for t in teacher_outputs
+                F.softmax((t.detach().to(dtype) - center) / temp, dim=-1) for t in teacher_outputs
             ]
             student = [
-                F.log_softmax(s.float() / self.student_temp, dim=-1) for s in student_outputs
+                F.log_softmax(s.to(dtype) / self.student_temp, dim=-1) for s in student_outputs
             ]
             total = student[0].new_zeros(())
             pairs = 0
@@ -160,7 +164,8 @@ class DINOLoss(nn.Module):
             raise ValueError("update_center needs at least one teacher output; got none")
         for i, t in enumerate(teacher_outputs):
             check_rank(f"teacher_outputs[{i}]", t, 2, "(B, out_dim)")
-        batch_center = torch.cat([t.float() for t in teacher_outputs]).mean(dim=0, keepdim=True)
+        dtype = compute_dtype(*teacher_outputs)
+        batch_center = torch.cat([t.to(dtype) for t in teacher_outputs]).mean(dim=0, keepdim=True)
         batch_center = _distributed.all_reduce_mean(batch_center)
         m = self.center_momentum
         self.center.mul_(m).add_(batch_center.to(self.center.dtype), alpha=1 - m)

@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from spt_losses import _distributed
 from spt_losses._checks import check_rank, check_same_shape
+from spt_losses._precision import compute_dtype
 
 
 class MAELoss(nn.Module):
@@ -20,7 +21,8 @@ class MAELoss(nn.Module):
 
     Under DDP the number of masked positions is summed across ranks, so the mean over
     ranks of the returned value is the loss of the global batch even when ranks mask
-    different numbers of positions. With no masked position at all the loss is 0.
+    different numbers of positions. With no masked position at all the loss is 0. Computed
+    with autocast disabled, in the inputs' precision promoted to at least float32.
 
     Args:
         norm_pix_loss: standardise each target position over its features. Default False.
@@ -69,13 +71,14 @@ class MAELoss(nn.Module):
                 f"mask must have shape (B, N) = {tuple(pred.shape[:2])} to match pred "
                 f"{tuple(pred.shape)}; got {tuple(mask.shape)}"
             )
+        dtype = compute_dtype(pred, target)
         with torch.autocast(device_type=pred.device.type, enabled=False):
-            target = target.float()
+            target = target.to(dtype)
             if self.norm_pix_loss:
                 mean = target.mean(dim=-1, keepdim=True)
                 var = target.var(dim=-1, keepdim=True)
                 target = (target - mean) / (var + 1e-6) ** 0.5
-            per_position = (pred.float() - target).pow(2).mean(dim=-1)  # (B, N)
+            per_position = (pred.to(dtype) - target).pow(2).mean(dim=-1)  # (B, N)
             weight = mask.to(per_position.dtype)
             count = _distributed.all_reduce_sum(weight.sum()) / _distributed.world_size()
             return (per_position * weight).sum() / count.clamp_min(1.0)

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from spt_losses._checks import check_rank, check_same_shape
+from spt_losses._precision import compute_dtype
 
 
 class NegativeCosineSimilarity(nn.Module):
@@ -16,7 +17,7 @@ class NegativeCosineSimilarity(nn.Module):
     The loss is `-mean_i cos(p_i, z_i)`, in [-1, 1]. The target `z` is used as given: the
     caller detaches it (stop-gradient) and symmetrises over views. The loss is a mean over
     samples, so under DDP its mean over ranks is the loss of the global batch with no
-    communication.
+    communication. Computed in the inputs' precision promoted to at least float32.
 
     Args:
         eps: small value that guards the norms, as in `F.cosine_similarity`. Default 1e-8.
@@ -53,4 +54,5 @@ class NegativeCosineSimilarity(nn.Module):
         check_rank("p", p, 2, "(B, D)")
         check_rank("z", z, 2, "(B, D)")
         check_same_shape(["p", "z"], [p, z])
-        return -F.cosine_similarity(p.float(), z.float(), dim=1, eps=self.eps).mean()
+        dtype = compute_dtype(p, z)
+        return -F.cosine_similarity(p.to(dtype), z.to(dtype), dim=1, eps=self.eps).mean()

@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from spt_losses import _distributed, _similarity
 from spt_losses._checks import check_rank, check_same_shape
+from spt_losses._precision import compute_dtype
 
 
 class NTXEntLoss(nn.Module):
@@ -17,8 +18,10 @@ class NTXEntLoss(nn.Module):
     Embeddings are L2-normalised; each row is contrasted against every other row of every
     view (its own similarity is masked with -inf) and, if given, against a queue of extra
     negatives (MoCo style). The logits are reduced with one fused, max-shifted log-softmax
-    in float32, so the full similarity matrix is never exponentiated on its own and low
-    temperatures do not overflow under bf16 or fp16 autocast. In one process without
+    in the views' precision promoted to at least float32 (float32 for bf16, fp16 and
+    float32 views, float64 for float64 views), so the full similarity matrix is never
+    exponentiated on its own and low temperatures do not overflow under bf16 or fp16
+    autocast. In one process without
     negatives the similarity matrix is symmetric, and where that is faster (small batches,
     or D >= 1024) its backward runs one matmul instead of two.
 
@@ -107,9 +110,10 @@ class NTXEntLoss(nn.Module):
             # scaling the (V*B, D) queries is cheaper than scaling the logits
             queries = z / self.temperature
             logits = _similarity.masked_logits(queries, keys, offset)  # (V*B, W*V*B [+ K])
-        # one fused, max-shifted pass in float32: the full matrix is never exponentiated
-        # on its own, so low temperatures cannot overflow under bf16 or fp16
-        log_prob = F.log_softmax(logits.float(), dim=1)
+        # one fused, max-shifted pass in the views' precision, at least float32: the full
+        # matrix is never exponentiated on its own, so low temperatures cannot overflow
+        # under bf16 or fp16, and float64 views stay float64 end to end
+        log_prob = F.log_softmax(logits.to(compute_dtype(z)), dim=1)
         positives = _positive_columns(n_views, batch, offset, z.device)  # (V*B, V-1)
         return -log_prob.gather(1, positives).mean()
 

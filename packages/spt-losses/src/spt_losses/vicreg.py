@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from spt_losses import _distributed
 from spt_losses._checks import check_rank, check_same_shape
+from spt_losses._precision import compute_dtype
 
 
 class VICRegLoss(nn.Module):
@@ -20,7 +21,7 @@ class VICRegLoss(nn.Module):
 
     Under DDP the embeddings are gathered with gradient, so all three terms are statistics
     of the global batch and every rank returns the same value. The statistics are computed
-    in float32 with autocast disabled.
+    with autocast disabled, in the inputs' precision promoted to at least float32.
 
     Args:
         sim_coeff: weight of the invariance (mean squared error) term. Default 25.0.
@@ -74,9 +75,10 @@ class VICRegLoss(nn.Module):
         check_rank("z1", z1, 2, "(B, D)")
         check_rank("z2", z2, 2, "(B, D)")
         check_same_shape(["z1", "z2"], [z1, z2])
+        dtype = compute_dtype(z1, z2)
         with torch.autocast(device_type=z1.device.type, enabled=False):
-            x = _distributed.gather(z1.float())  # (N, D), N = global batch
-            y = _distributed.gather(z2.float())
+            x = _distributed.gather(z1.to(dtype))  # (N, D), N = global batch
+            y = _distributed.gather(z2.to(dtype))
             invariance = F.mse_loss(x, y)
             variance = (self._variance(x) + self._variance(y)) / 2
             covariance = self._covariance(x) + self._covariance(y)
