@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import json
+import types
+
 import pytest
 import torch
 from torch import nn
@@ -29,7 +33,7 @@ def test_components_become_attributes_and_submodules():
 
 
 def test_no_forward_and_name_clash_are_errors():
-    module = Module(backbone=nn.Linear(2, 2))  # allowed: seed 002 builds one to show routing
+    module = Module(backbone=nn.Linear(2, 2))  # allowed: built to show routing
     with pytest.raises(TypeError, match="no forward given"):
         module.forward({"x": torch.zeros(1, 2)}, "fit")
     with pytest.raises(TypeError, match="must be a function"):
@@ -185,3 +189,33 @@ def test_a_module_that_logs_its_own_loss_can_turn_the_automatic_one_off():
     trainer.fit(module, make_dataloader(n=32), make_dataloader(n=16, seed=1))
     assert "train/loss" not in trainer.callback_metrics
     assert "val/loss" not in trainer.callback_metrics
+
+
+def test_a_module_object_as_forward_suggests_its_forward_functions():
+    methods = types.ModuleType("methods.byol")
+    methods.byol_forward = classification_forward
+    methods.other_forward = classification_forward
+    methods.helper = classification_forward
+    with pytest.raises(TypeError, match=r"got the module object 'methods\.byol'") as info:
+        Module(forward=methods)
+    message = str(info.value)
+    assert "forward=methods.byol.byol_forward" in message
+    assert "methods.byol.other_forward" in message
+    assert "helper" not in message
+
+
+def test_a_module_object_without_forward_functions_names_the_spt_functions():
+    with pytest.raises(TypeError, match=r"module object 'json'; .*spt\.forward\.byol"):
+        Module(forward=json)
+
+
+def test_a_class_or_a_value_as_forward_is_a_type_error_naming_it():
+    with pytest.raises(TypeError, match=r"got the class 'SubclassModule'; .*subclass Module"):
+        Module(forward=SubclassModule)
+    with pytest.raises(TypeError, match=r"got str 'simclr'; pass a function"):
+        Module(forward="simclr")
+
+
+def test_callable_objects_are_accepted_as_forward():
+    module = Module(forward=functools.partial(classification_forward), backbone=nn.Linear(8, 16))
+    assert module._forward_fn.func is classification_forward

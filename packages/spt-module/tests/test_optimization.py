@@ -9,7 +9,10 @@ import torch
 from torch import nn
 
 from spt_module import Module
+from spt_module._clipping import Clipping, resolve_clipping
+from spt_module._trainer_settings import TrainerSettings
 from spt_module.testing import RandomDictDataset, make_dataloader, make_trainer
+from spt_optim import OptimizerEntry
 
 
 def linear_forward(self, batch, stage):
@@ -246,3 +249,28 @@ def test_16_mixed_clipping_unscales_first():
     )
     for p, q in zip(module.net.parameters(), reference.parameters(), strict=True):
         torch.testing.assert_close(p.cuda(), q, atol=1e-3, rtol=1e-3)
+
+
+def _entry(clip_val=None, algorithm=None):
+    return OptimizerEntry(
+        "enc",
+        torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1),
+        None,
+        gradient_clip_val=clip_val,
+        gradient_clip_algorithm=algorithm,
+    )
+
+
+def test_clipping_resolves_the_entry_override_before_the_trainer_setting():
+    trainer = TrainerSettings(gradient_clip_val=2.0, gradient_clip_algorithm="value")
+    assert resolve_clipping(_entry(), trainer) == Clipping(2.0, "value")
+    assert resolve_clipping(_entry(0.5), trainer) == Clipping(0.5, "norm")
+    assert resolve_clipping(_entry(algorithm="norm"), trainer) == Clipping(2.0, "norm")
+    assert resolve_clipping(_entry(), TrainerSettings()) == Clipping(None, "norm")
+
+
+def test_unknown_clipping_algorithm_names_the_optimizer():
+    with pytest.raises(ValueError, match="optimizer 'enc': gradient_clip_algorithm='l2'"):
+        resolve_clipping(_entry(1.0, "L2"), TrainerSettings())
+    with pytest.raises(ValueError, match="algorithm='l2' is not supported"):
+        Clipping(1.0, "l2")

@@ -11,6 +11,7 @@ from torch import nn
 
 from spt_module import Module
 from spt_module.testing import classification_forward, make_dataloader, make_module, make_trainer
+from spt_optim.testing import ROUTING_EXAMPLE_OPTIM, routing_example_model
 
 
 class LrRecorder(pl.Callback):
@@ -48,45 +49,14 @@ def test_default_length_counts_accumulation():
     assert entry.scheduler.last_epoch == 4
 
 
-def seed_004_model():
-    model = nn.Module()
-    model.encoder = nn.Sequential()
-    model.encoder.layer1 = nn.Sequential()
-    model.encoder.layer1.conv = nn.Conv1d(1, 2, 3)
-    model.encoder.proj = nn.Linear(4, 4)
-    model.classifier_head = nn.Sequential()
-    model.classifier_head.linear = nn.Linear(4, 3)
-    model.decoder = nn.Linear(4, 4)
-    return model
-
-
-SEED_004_OPTIM = {
-    "encoder_opt": {
-        "modules": "encoder",
-        "optimizer": {"type": "AdamW", "lr": 1e-3},
-        "scheduler": {"type": "OneCycleLR", "max_lr": 1e-3, "total_steps": 10000},
-        "interval": "step",
-        "frequency": 1,
-    },
-    "head_opt": {
-        "modules": ".*head$",
-        "optimizer": "SGD",
-        "scheduler": {"type": "ReduceLROnPlateau", "mode": "max", "patience": 5, "factor": 0.5},
-        "monitor": "val_accuracy",
-        "interval": "epoch",
-        "frequency": 2,
-    },
-}
-
-
-def test_seed_004_multi_optimizer_example_routes_as_documented():
-    model = seed_004_model()
+def test_routing_example_routes_as_documented():
+    model = routing_example_model()
     module = Module(
         forward=classification_forward,
         encoder=model.encoder,
         classifier_head=model.classifier_head,
         decoder=model.decoder,
-        optim={**SEED_004_OPTIM, "unmatched": "ignore"},
+        optim={**ROUTING_EXAMPLE_OPTIM, "unmatched": "ignore"},
     )
     configs = module.configure_optimizers()
     encoder, head = module.optimizer_entries
@@ -95,8 +65,7 @@ def test_seed_004_multi_optimizer_example_routes_as_documented():
     assert sorted(encoder.parameter_names) == [
         "encoder.layer1.conv.bias",
         "encoder.layer1.conv.weight",
-        "encoder.proj.bias",
-        "encoder.proj.weight",
+        "encoder.scale",
     ]
     assert sorted(head.parameter_names) == [
         "classifier_head.linear.bias",

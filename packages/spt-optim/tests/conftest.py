@@ -6,33 +6,19 @@ import pytest
 import torch
 from torch import nn
 
-
-def seed004_model() -> nn.Module:
-    """The module tree of seed 004's routing example.
-
-    encoder / encoder.layer1 / encoder.layer1.conv, classifier_head /
-    classifier_head.linear, decoder; ``encoder`` also holds a direct parameter.
-    """
-    model = nn.Module()
-    model.encoder = nn.Module()
-    model.encoder.scale = nn.Parameter(torch.ones(3))
-    model.encoder.layer1 = nn.Module()
-    model.encoder.layer1.conv = nn.Conv2d(3, 3, 1)
-    model.classifier_head = nn.Module()
-    model.classifier_head.linear = nn.Linear(3, 2)
-    model.decoder = nn.Linear(3, 3)
-    return model
+from spt_optim.testing import routing_example_model
 
 
 @pytest.fixture
-def seed_model() -> nn.Module:
+def routing_model() -> nn.Module:
+    """The model of the routing example of the docs (:mod:`spt_optim.testing`)."""
     torch.manual_seed(0)
-    return seed004_model()
+    return routing_example_model()
 
 
 @pytest.fixture
 def ssl_model() -> nn.Module:
-    """backbone (with a norm layer) + projector, as in seed 002."""
+    """backbone (with a norm layer) + projector, as in the self-supervised examples."""
     torch.manual_seed(0)
     model = nn.Module()
     model.backbone = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 8))

@@ -1,8 +1,9 @@
-"""The ``optim`` spec of seed 004 turned into optimizers and Lightning's dict format."""
+"""The ``optim`` spec turned into optimizers and Lightning's dict format."""
 
 from __future__ import annotations
 
 import functools
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -18,32 +19,14 @@ from spt_optim import (
     configure_optimizers,
     length_from_module,
 )
+from spt_optim.testing import ROUTING_EXAMPLE_OPTIM
 
 LENGTH = TrainingLength(max_epochs=4, batches_per_epoch=10)
 
-# Seed 004's multi-optimizer example, verbatim.
-SEED_OPTIM: dict[str, Any] = {
-    "encoder_opt": {
-        "modules": "encoder",
-        "optimizer": {"type": "AdamW", "lr": 1e-3},
-        "scheduler": {"type": "OneCycleLR", "max_lr": 1e-3, "total_steps": 10000},
-        "interval": "step",
-        "frequency": 1,
-    },
-    "head_opt": {
-        "modules": ".*head$",
-        "optimizer": "SGD",
-        "scheduler": {"type": "ReduceLROnPlateau", "mode": "max", "patience": 5, "factor": 0.5},
-        "monitor": "val_accuracy",
-        "interval": "epoch",
-        "frequency": 2,
-    },
-}
 
-
-def test_seed004_multi_optimizer_example(seed_model: nn.Module) -> None:
+def test_routing_example_builds_both_optimizers(routing_model: nn.Module) -> None:
     with pytest.warns(UnmatchedParametersWarning, match=r"decoder\.weight"):
-        entries = build_optimizers(seed_model, SEED_OPTIM, LENGTH)
+        entries = build_optimizers(routing_model, ROUTING_EXAMPLE_OPTIM, LENGTH)
     enc, head = entries
     assert (enc.name, head.name) == ("encoder_opt", "head_opt")
     assert type(enc.optimizer) is torch.optim.AdamW
@@ -78,7 +61,7 @@ def test_seed004_multi_optimizer_example(seed_model: nn.Module) -> None:
     }
 
 
-def test_seed004_single_optimizer_example() -> None:
+def test_single_optimizer_example() -> None:
     optim = {
         "optimizer": functools.partial(torch.optim.AdamW, lr=1e-3),
         "scheduler": "CosineAnnealingLR",
@@ -139,12 +122,12 @@ def test_single_optimizer_may_be_named() -> None:
     assert entry.lightning_dict()["lr_scheduler"]["name"] == "main"
 
 
-def test_several_optimizers_return_a_list_of_dicts(seed_model: nn.Module) -> None:
+def test_several_optimizers_return_a_list_of_dicts(routing_model: nn.Module) -> None:
     optim = {
         "enc": {"modules": "encoder", "optimizer": "SGD"},
         "rest": {"modules": "decoder|classifier_head", "optimizer": "Adam"},
     }
-    out = configure_optimizers(seed_model, optim, length=LENGTH)
+    out = configure_optimizers(routing_model, optim, length=LENGTH)
     assert isinstance(out, list)
     assert [type(d["optimizer"]).__name__ for d in out] == ["SGD", "Adam"]
     assert [d["lr_scheduler"]["name"] for d in out] == ["enc", "rest"]
@@ -213,7 +196,9 @@ def test_conflicting_values_beside_and_inside_are_an_error(
         build_optimizers(nn.Linear(3, 2), optim)
 
 
-def test_scheduler_length_uses_accumulation_and_optimizer_frequency(seed_model: nn.Module) -> None:
+def test_scheduler_length_uses_accumulation_and_optimizer_frequency(
+    routing_model: nn.Module,
+) -> None:
     # 10 batches per epoch, accumulating 3: ceil(10 / 3) = 4 steps per epoch; 4 epochs.
     length = TrainingLength(max_epochs=4, batches_per_epoch=10, accumulate_grad_batches=3)
     optim = {
@@ -221,7 +206,7 @@ def test_scheduler_length_uses_accumulation_and_optimizer_frequency(seed_model: 
         "second": {"modules": ".*head$", "optimizer": "SGD", "frequency": 2},
         "epochs": {"modules": "decoder", "optimizer": "SGD", "interval": "epoch"},
     }
-    every, second, epochs = build_optimizers(seed_model, optim, length)
+    every, second, epochs = build_optimizers(routing_model, optim, length)
     assert isinstance(every.scheduler, lr_scheduler.CosineAnnealingLR)
     assert isinstance(second.scheduler, lr_scheduler.CosineAnnealingLR)
     assert isinstance(epochs.scheduler, lr_scheduler.CosineAnnealingLR)
@@ -238,7 +223,7 @@ def test_scheduler_frequency_divides_the_schedule_length() -> None:
     assert entry.lightning_dict()["lr_scheduler"]["frequency"] == 4
 
 
-def test_clipping_settings_are_carried(seed_model: nn.Module) -> None:
+def test_clipping_settings_are_carried(routing_model: nn.Module) -> None:
     optim = {"optimizer": "SGD", "gradient_clip_val": 1, "gradient_clip_algorithm": "value"}
     (entry,) = build_optimizers(nn.Linear(3, 2), optim, LENGTH)
     assert (entry.gradient_clip_val, entry.gradient_clip_algorithm) == (1.0, "value")
@@ -268,29 +253,29 @@ def test_exclude_bias_and_norm_makes_a_no_decay_group(ssl_model: nn.Module) -> N
     assert len(projector.optimizer.param_groups) == 1
 
 
-def test_entries_keep_parameter_names_and_parameters(seed_model: nn.Module) -> None:
-    (entry,) = build_optimizers(seed_model, {"optimizer": "SGD"}, LENGTH)
+def test_entries_keep_parameter_names_and_parameters(routing_model: nn.Module) -> None:
+    (entry,) = build_optimizers(routing_model, {"optimizer": "SGD"}, LENGTH)
     assert isinstance(entry, OptimizerEntry)
-    assert entry.parameter_names == [n for n, _ in seed_model.named_parameters()]
-    assert entry.parameters == list(seed_model.parameters())
+    assert entry.parameter_names == [n for n, _ in routing_model.named_parameters()]
+    assert entry.parameters == list(routing_model.parameters())
 
 
-def test_unmatched_policy_in_the_spec_or_as_argument(seed_model: nn.Module) -> None:
+def test_unmatched_policy_in_the_spec_or_as_argument(routing_model: nn.Module) -> None:
     optim = {"unmatched": "error", "enc": {"modules": "encoder", "optimizer": "SGD"}}
     with pytest.raises(ValueError, match=r"decoder\.weight"):
-        build_optimizers(seed_model, optim, LENGTH)
-    entries = build_optimizers(seed_model, optim, LENGTH, unmatched="ignore")
+        build_optimizers(routing_model, optim, LENGTH)
+    entries = build_optimizers(routing_model, optim, LENGTH, unmatched="ignore")
     assert [e.name for e in entries] == ["enc"]
 
 
-def test_a_route_without_trainable_parameters_is_an_error(seed_model: nn.Module) -> None:
-    seed_model.decoder.requires_grad_(False)
+def test_a_route_without_trainable_parameters_is_an_error(routing_model: nn.Module) -> None:
+    routing_model.decoder.requires_grad_(False)
     optim = {
         "enc": {"modules": "encoder", "optimizer": "SGD"},
         "dec": {"modules": "decoder", "optimizer": "SGD"},
     }
     with pytest.raises(ValueError, match=r"optim entry 'dec' \(modules 'decoder'\) received no"):
-        build_optimizers(seed_model, optim, LENGTH, unmatched="ignore")
+        build_optimizers(routing_model, optim, LENGTH, unmatched="ignore")
 
 
 @pytest.mark.parametrize(
@@ -322,10 +307,10 @@ def test_a_route_without_trainable_parameters_is_an_error(seed_model: nn.Module)
     ],
 )
 def test_bad_specs_name_the_key_the_value_and_the_fix(
-    seed_model: nn.Module, optim: dict[str, Any], message: str
+    routing_model: nn.Module, optim: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(ValueError, match=message):
-        build_optimizers(seed_model, optim, LENGTH)
+        build_optimizers(routing_model, optim, LENGTH)
 
 
 def test_length_from_module_without_a_trainer_is_none() -> None:
@@ -334,7 +319,8 @@ def test_length_from_module_without_a_trainer_is_none() -> None:
 
 def test_length_from_module_reads_a_duck_typed_trainer() -> None:
     class FakeTrainer:
-        estimated_stepping_batches = 12
+        train_dataloader = "loaded"
+        max_steps = 12
         max_epochs = 3
         num_training_batches = 8
         accumulate_grad_batches = 2
@@ -346,3 +332,19 @@ def test_length_from_module_reads_a_duck_typed_trainer() -> None:
     )
     out = configure_optimizers(model, "SGD")
     assert out["lr_scheduler"]["scheduler"].T_max == 12
+
+
+def test_length_from_module_counts_the_accumulation_the_module_applies() -> None:
+    class FakeTrainer:  # accumulation reset to 1: the module accumulates by 4 itself
+        train_dataloader = "loaded"
+        max_steps = -1
+        max_epochs = 2
+        num_training_batches = 8
+        accumulate_grad_batches = 1
+
+    model = nn.Linear(2, 2)
+    model.trainer = FakeTrainer()  # type: ignore[assignment]
+    model.trainer_settings = SimpleNamespace(accumulate_grad_batches=4)  # type: ignore[assignment]
+    length = length_from_module(model)
+    assert length == TrainingLength(max_epochs=2, batches_per_epoch=8, accumulate_grad_batches=4)
+    assert configure_optimizers(model, "SGD")["lr_scheduler"]["scheduler"].T_max == 4

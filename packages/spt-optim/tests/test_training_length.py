@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -80,7 +82,8 @@ def test_lengths_are_at_least_one() -> None:
 
 def test_from_trainer_reads_lightning_counters() -> None:
     class Trainer:
-        estimated_stepping_batches = 50  # optimizer steps, after accumulation
+        train_dataloader = "loaded"
+        max_steps = 50  # optimizer steps, after accumulation
         max_epochs = 5
         num_training_batches = 20
         accumulate_grad_batches = 2
@@ -94,12 +97,91 @@ def test_from_trainer_reads_lightning_counters() -> None:
 
 def test_from_trainer_treats_lightning_unknowns_as_none() -> None:
     class Trainer:
-        estimated_stepping_batches = float("inf")
+        train_dataloader = "loaded"
+        max_steps = -1
         max_epochs = -1
         num_training_batches = float("inf")
         accumulate_grad_batches = 1
 
     assert TrainingLength.from_trainer(Trainer()) == TrainingLength()
+
+
+def test_from_trainer_max_steps_counts_optimizer_steps_of_the_given_accumulation() -> None:
+    # A module that accumulates by 3 itself (the Trainer's accumulation reset to 1): 4
+    # optimizer steps are 12 batches, not 4.
+    trainer = SimpleNamespace(
+        train_dataloader="loaded",
+        max_steps=4,
+        max_epochs=10,
+        num_training_batches=9,
+        accumulate_grad_batches=1,
+    )
+    length = TrainingLength.from_trainer(trainer, accumulate_grad_batches=3)
+    assert length == TrainingLength(
+        total_batches=12, max_epochs=10, batches_per_epoch=9, accumulate_grad_batches=3
+    )
+    assert length.optimizer_steps() == 4
+    assert length.training_batches() == 12
+
+
+def test_from_trainer_builds_the_train_loader_when_the_trainer_has_none() -> None:
+    class FitLoop:
+        def __init__(self, trainer: Any) -> None:
+            self.trainer = trainer
+
+        def setup_data(self) -> None:
+            self.trainer.train_dataloader = "built"
+            self.trainer.num_training_batches = 6
+
+    trainer = SimpleNamespace(
+        train_dataloader=None,
+        max_steps=-1,
+        max_epochs=2,
+        num_training_batches=float("inf"),  # Lightning's value before the loader exists
+        accumulate_grad_batches=1,
+        ckpt_path=None,
+    )
+    trainer.fit_loop = FitLoop(trainer)
+    assert TrainingLength.from_trainer(trainer).optimizer_steps() == 12
+    assert trainer.train_dataloader == "built"
+
+
+def _simulated_training_batches(
+    epochs: int, batches: int, accumulate: int, max_steps: int | None
+) -> int:
+    """Slow reference: batches Lightning runs before max_epochs or max_steps ends the fit."""
+    seen = steps = 0
+    for _ in range(epochs):
+        for batch_idx in range(batches):
+            if max_steps is not None and steps >= max_steps:
+                return seen
+            seen += 1
+            if (batch_idx + 1) % accumulate == 0 or batch_idx + 1 == batches:
+                steps += 1
+    return seen
+
+
+@pytest.mark.parametrize("epochs", [1, 3])
+@pytest.mark.parametrize("batches", [1, 7, 12])
+@pytest.mark.parametrize("accumulate", [1, 2, 5])
+@pytest.mark.parametrize("max_steps", [None, 1, 4, 9])
+def test_training_batches_match_a_simulated_loop(
+    epochs: int, batches: int, accumulate: int, max_steps: int | None
+) -> None:
+    length = TrainingLength(
+        total_batches=None if max_steps is None else max_steps * accumulate,
+        max_epochs=epochs,
+        batches_per_epoch=batches,
+        accumulate_grad_batches=accumulate,
+    )
+    expected = _simulated_training_batches(epochs, batches, accumulate, max_steps)
+    assert length.training_batches() == expected
+
+
+def test_training_batches_from_total_batches_alone() -> None:
+    assert TrainingLength(total_batches=10, accumulate_grad_batches=3).training_batches() == 10
+    with pytest.raises(ValueError, match="give total_batches, or max_epochs and batches_per_epoch"):
+        TrainingLength(max_epochs=3).training_batches()
 
 
 @pytest.mark.parametrize(

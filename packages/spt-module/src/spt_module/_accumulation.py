@@ -1,4 +1,4 @@
-"""Bookkeeping of gradient accumulation, optimizer frequency and scheduler stepping.
+"""Bookkeeping of gradient accumulation and optimizer frequency, and pending gradients.
 
 Counters are plain Python integers (no tensors, no host sync) and go into the checkpoint,
 with the gradients of groups still accumulating, so a resumed run steps exactly where the
@@ -12,16 +12,8 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-__all__ = [
-    "StepCounters",
-    "is_accumulation_boundary",
-    "pending_gradients",
-    "require_monitor",
-    "restore_gradients",
-    "step_scheduler",
-]
+__all__ = ["StepCounters", "is_accumulation_boundary", "pending_gradients", "restore_gradients"]
 
 
 def is_accumulation_boundary(batch_idx: int, accumulate_grad_batches: int, is_last: bool) -> bool:
@@ -66,51 +58,6 @@ class StepCounters:
         self.boundaries = int(state.get("boundaries", 0))
         self.optimizer_steps = {str(k): int(v) for k, v in state.get("optimizer_steps", {}).items()}
         self.epochs_stepped = int(state.get("epochs_stepped", 0))
-
-
-def step_scheduler(
-    scheduler: Any, name: str, monitor: str | None, trainer: Any, *, strict: bool = True
-) -> None:
-    """Step ``scheduler``; a ReduceLROnPlateau steps on its ``monitor`` in ``callback_metrics``.
-
-    Args:
-        scheduler: The scheduler.
-        name: Name of its optimizer (for the message).
-        monitor: Metric of a ReduceLROnPlateau (default ``"val_loss"``).
-        trainer: The Trainer, whose ``callback_metrics`` hold the logged metrics.
-        strict: Raise when the metric is missing. Per-step schedulers pass False: a
-            validation metric appears only after the first validation, so they skip until
-            then (the Module checks at the end of each epoch that it appeared).
-
-    Raises:
-        ValueError: If a ReduceLROnPlateau monitors a metric that was never logged.
-    """
-    if not isinstance(scheduler, ReduceLROnPlateau):
-        scheduler.step()
-        return
-    key = monitor or "val_loss"
-    callback_metrics = trainer.callback_metrics
-    if key in callback_metrics:
-        scheduler.step(callback_metrics[key])
-    elif strict:
-        require_monitor(name, monitor, callback_metrics)
-
-
-def require_monitor(name: str, monitor: str | None, callback_metrics: Mapping[str, Any]) -> None:
-    """Raise a clear error if ``monitor`` (default ``"val_loss"``) is not a logged metric.
-
-    Raises:
-        ValueError: Naming the metric, the logged metrics and the fix.
-    """
-    key = monitor or "val_loss"
-    if key in callback_metrics:
-        return
-    logged = ", ".join(sorted(callback_metrics)) or "none"
-    raise ValueError(
-        f"optimizer {name!r}: ReduceLROnPlateau monitors {key!r}, which was never logged; "
-        f"logged metrics are: {logged}. Log {key!r} with self.log (e.g. in forward at the "
-        "'validate' stage) or set 'monitor' in the optim spec to one of the logged names."
-    )
 
 
 def pending_gradients(module: nn.Module) -> dict[str, torch.Tensor]:

@@ -12,11 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import lightning.pytorch as pl
 from lightning.pytorch.trainer.states import RunningStage
 
-__all__ = ["GPU_TRANSFORM_ON_MODULE", "STAGE_KEYS", "resolve_gpu_transform"]
+__all__ = ["GPU_TRANSFORM_ON_MODULE", "TRANSFORM_KEYS", "resolve_gpu_transform"]
 
-STAGE_KEYS: dict[RunningStage, str] = {
+#: Lightning's running stage -> the key of the DataLoader and of a per-stage
+#: ``datamodule.gpu_transform`` dict.
+TRANSFORM_KEYS: dict[RunningStage, str] = {
     RunningStage.TRAINING: "train",
     RunningStage.SANITY_CHECKING: "val",
     RunningStage.VALIDATING: "val",
@@ -25,7 +28,7 @@ STAGE_KEYS: dict[RunningStage, str] = {
 }
 
 
-def _active_loaders(trainer: Any, key: str) -> Any:
+def _active_loaders(trainer: pl.Trainer, key: str) -> Any:
     if key == "train":
         return trainer.train_dataloader
     if key == "val":
@@ -43,7 +46,7 @@ def _pick(loaders: Any, dataloader_idx: int) -> Any:
     return loaders
 
 
-def resolve_gpu_transform(trainer: Any, dataloader_idx: int) -> Callable[[Any], Any] | None:
+def resolve_gpu_transform(trainer: pl.Trainer, dataloader_idx: int) -> Callable[[Any], Any] | None:
     """The transform to apply to the current batch, or ``None`` when nothing is set.
 
     Args:
@@ -53,14 +56,16 @@ def resolve_gpu_transform(trainer: Any, dataloader_idx: int) -> Callable[[Any], 
     Raises:
         TypeError: If the resolved transform is not callable.
     """
-    key = STAGE_KEYS.get(trainer.state.stage)
+    stage = trainer.state.stage
+    key = None if stage is None else TRANSFORM_KEYS.get(stage)
     if key is None:
         return None
     loader = _pick(_active_loaders(trainer, key), dataloader_idx)
     transform = getattr(getattr(loader, "dataset", None), "gpu_transform", None)
     source = "dataset.gpu_transform"
     if transform is None:
-        transform = getattr(trainer.datamodule, "gpu_transform", None)
+        datamodule = trainer.datamodule  # type: ignore[attr-defined]  # set by fit/validate/...
+        transform = getattr(datamodule, "gpu_transform", None)
         source = "datamodule.gpu_transform"
         if isinstance(transform, Mapping):
             transform = transform.get(key)

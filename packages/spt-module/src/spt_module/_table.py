@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from spt_module._clipping import Clipping
+from spt_optim import OptimizerEntry, format_table
+
 __all__ = ["OPTIMIZER_COLUMNS", "optimizer_rows", "optimizer_table"]
 
 OPTIMIZER_COLUMNS = [
@@ -22,16 +25,16 @@ OPTIMIZER_COLUMNS = [
 
 
 def optimizer_rows(
-    entries: Sequence[Any], clip: Sequence[tuple[float | None, str | None]]
+    entries: Sequence[OptimizerEntry], clipping: Sequence[Clipping]
 ) -> list[dict[str, Any]]:
     """One row per optimizer entry, with the clipping that the Module will apply.
 
     Args:
-        entries: ``spt_optim.OptimizerEntry`` objects.
-        clip: ``(clip_val, clip_algorithm)`` resolved for each entry.
+        entries: The optimizer entries.
+        clipping: The clipping resolved for each entry.
     """
     rows = []
-    for index, (entry, (clip_val, clip_algorithm)) in enumerate(zip(entries, clip, strict=True)):
+    for index, (entry, clip) in enumerate(zip(entries, clipping, strict=True)):
         names = list(entry.parameter_names)
         numel = sum(p.numel() for group in entry.optimizer.param_groups for p in group["params"])
         scheduler = entry.scheduler
@@ -45,15 +48,13 @@ def optimizer_rows(
                 "scheduler": type(scheduler).__name__ if scheduler is not None else "-",
                 "interval": entry.interval if scheduler is not None else "-",
                 "frequency": entry.frequency,
-                "clip_val": "-" if clip_val is None else clip_val,
-                "clip_algorithm": "-" if clip_val is None else (clip_algorithm or "norm"),
+                "clip_val": "-" if clip.value is None else clip.value,
+                "clip_algorithm": "-" if clip.value is None else clip.algorithm,
             }
         )
     return rows
 
 
-def optimizer_table(entries: Sequence[Any], clip: Sequence[tuple[float | None, str | None]]) -> str:
+def optimizer_table(entries: Sequence[OptimizerEntry], clipping: Sequence[Clipping]) -> str:
     """The optimizers as an aligned text table (``spt_optim.format_table``)."""
-    from spt_optim import format_table
-
-    return str(format_table(optimizer_rows(entries, clip), OPTIMIZER_COLUMNS))
+    return format_table(optimizer_rows(entries, clipping), OPTIMIZER_COLUMNS)

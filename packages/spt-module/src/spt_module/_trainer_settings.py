@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-__all__ = ["SettingsKeeper", "TrainerSettings", "take_over_trainer_settings"]
+if TYPE_CHECKING:
+    import lightning.pytorch as pl
+
+__all__ = ["SettingsKeeper", "TrainerSettings"]
 
 
 @dataclass(frozen=True)
@@ -38,10 +41,9 @@ class TrainerSettings:
         return self == TrainerSettings()
 
 
-def _read(trainer: Any) -> TrainerSettings:
-    algorithm = trainer.gradient_clip_algorithm
-    if algorithm is not None:
-        algorithm = str(getattr(algorithm, "value", algorithm)).lower()
+def _read(trainer: pl.Trainer) -> TrainerSettings:
+    given = trainer.gradient_clip_algorithm  # a GradClipAlgorithmType (a str enum) or None
+    algorithm = None if given is None else str(getattr(given, "value", given)).lower()
     clip = trainer.gradient_clip_val
     return TrainerSettings(
         accumulate_grad_batches=int(trainer.accumulate_grad_batches),
@@ -60,9 +62,9 @@ class SettingsKeeper:
 
     def __init__(self) -> None:
         self.settings = TrainerSettings()
-        self._trainer: weakref.ReferenceType[Any] | None = None
+        self._trainer: weakref.ReferenceType[pl.Trainer] | None = None
 
-    def take_over(self, trainer: Any) -> TrainerSettings:
+    def take_over(self, trainer: pl.Trainer) -> TrainerSettings:
         """Read the settings from ``trainer``, reset them there and return them."""
         current = _read(trainer)
         same_trainer = self._trainer is not None and self._trainer() is trainer
@@ -73,8 +75,3 @@ class SettingsKeeper:
         trainer.gradient_clip_val = None
         trainer.gradient_clip_algorithm = None
         return self.settings
-
-
-def take_over_trainer_settings(trainer: Any) -> TrainerSettings:
-    """Read accumulation and clipping from ``trainer`` and reset them there (stateless form)."""
-    return SettingsKeeper().take_over(trainer)

@@ -16,6 +16,8 @@ from lightning.pytorch.strategies import ModelParallelStrategy, StrategyRegistry
 from torch import nn
 from typing_extensions import override
 
+from spt_module._lightning import put_devices_on_data_parallel_axis
+
 __all__ = [
     "CALLBACK_PREFIXES",
     "FSDP2Strategy",
@@ -52,10 +54,7 @@ class FSDP2Strategy(ModelParallelStrategy):
 
     @override
     def setup_environment(self) -> None:
-        if self._tensor_parallel_size == "auto":
-            self._tensor_parallel_size = 1
-        if self._data_parallel_size == "auto":
-            self._data_parallel_size = self.num_nodes * self.num_processes
+        put_devices_on_data_parallel_axis(self)
         super().setup_environment()
 
 

@@ -20,11 +20,12 @@ import torch
 from torch import nn
 from torchmetrics import Metric
 
-__all__ = ["METRIC_STAGES", "STAGE_KEYS", "build_stage_metrics", "metric_inputs"]
+__all__ = ["METRIC_STAGES", "METRICS_KEYS", "build_stage_metrics", "metric_inputs"]
 
 METRIC_STAGES = ("train", "val", "test")
-#: Keys of the stages in the ModuleDict ("train" would shadow ``nn.Module.train``).
-STAGE_KEYS = {"train": "fit", "val": "validate", "test": "test"}
+#: Metric stage -> its key in the ModuleDict of metrics ("train" would shadow
+#: ``nn.Module.train``, so the keys are Lightning's stage names).
+METRICS_KEYS = {"train": "fit", "val": "validate", "test": "test"}
 _STAGE_ALIASES = {"train": "train", "fit": "train", "val": "val", "validate": "val", "test": "test"}
 
 
@@ -59,7 +60,7 @@ def _is_per_stage(metrics: Any) -> bool:
 def build_stage_metrics(metrics: Any) -> nn.ModuleDict:
     """Normalise ``metrics=`` into ``ModuleDict({key: ModuleDict({name: Metric})})``.
 
-    The keys are ``STAGE_KEYS`` values (``"fit"``, ``"validate"``, ``"test"``).
+    The keys are ``METRICS_KEYS`` values (``"fit"``, ``"validate"``, ``"test"``).
 
     Raises:
         TypeError: If a value is not a Metric (or a dict of them).
@@ -70,13 +71,13 @@ def build_stage_metrics(metrics: Any) -> nn.ModuleDict:
     if _is_per_stage(metrics):
         for key, value in metrics.items():
             if value is not None:
-                stages[STAGE_KEYS[_STAGE_ALIASES[key]]] = nn.ModuleDict(
+                stages[METRICS_KEYS[_STAGE_ALIASES[key]]] = nn.ModuleDict(
                     _as_named(value, f"[{key!r}]")
                 )
         return nn.ModuleDict(stages)
     named = _as_named(metrics, "")
     for i, stage in enumerate(METRIC_STAGES):
-        stages[STAGE_KEYS[stage]] = nn.ModuleDict(
+        stages[METRICS_KEYS[stage]] = nn.ModuleDict(
             {name: metric if i == 0 else metric.clone() for name, metric in named.items()}
         )
     return nn.ModuleDict(stages)

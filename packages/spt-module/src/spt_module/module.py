@@ -11,7 +11,6 @@ import torch
 from lightning.pytorch.strategies import FSDPStrategy
 from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
-from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torchmetrics import Metric
 from typing_extensions import override
 
@@ -19,18 +18,21 @@ from spt_module._accumulation import (
     StepCounters,
     is_accumulation_boundary,
     pending_gradients,
-    require_monitor,
     restore_gradients,
-    step_scheduler,
 )
 from spt_module._batch import prepare_batch, require_loss
+from spt_module._clipping import Clipping, resolve_clipping
+from spt_module._forward import require_forward_function
 from spt_module._gpu_transform import GPU_TRANSFORM_ON_MODULE, resolve_gpu_transform
-from spt_module._optimizers import lightning_configs, resolve_clipping, training_length
+from spt_module._lightning import attached_trainer, epoch_completed, logs_this_step
+from spt_module._optimizers import lightning_configs
 from spt_module._parameters import ExcludeCallbackParameters
+from spt_module._schedulers import step_epoch_schedulers, step_scheduler_after_optimizer
 from spt_module._table import optimizer_table
 from spt_module._trainer_settings import SettingsKeeper, TrainerSettings
 from spt_module.fsdp import callback_state_names, default_parallelize_fn
-from spt_module.metrics import STAGE_KEYS, build_stage_metrics, metric_inputs
+from spt_module.metrics import METRICS_KEYS, build_stage_metrics, metric_inputs
+from spt_optim import OptimizerEntry, build_optimizers, length_from_module
 
 __all__ = ["Module"]
 
@@ -76,8 +78,10 @@ class Module(ExcludeCallbackParameters, pl.LightningModule):
         **components: Attributes of the module (backbone, projector, loss, ...).
 
     Raises:
-        TypeError: If forward is not callable; a Module built without one raises on its
-            first call (building one without a forward is allowed, e.g. to inspect routing).
+        TypeError: If forward is not a function (a module object such as a method's
+            submodule, a class, or a non-callable value), with the function to pass; a Module
+            built without one raises on its first call (building one without a forward is
+            allowed, e.g. to inspect routing).
         ValueError: If a component name clashes with a LightningModule attribute, or is
             ``gpu_transform``.
 
@@ -110,11 +114,7 @@ class Module(ExcludeCallbackParameters, pl.LightningModule):
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
-        if forward is not None and not callable(forward):
-            raise TypeError(
-                f"Module: forward must be a function forward(self, batch, stage), got "
-                f"{type(forward).__name__}."
-            )
+        require_forward_function(forward)
         self._forward_fn = forward
         self.optim = optim
         self._parallelize_fn = parallelize_fn
@@ -131,13 +131,13 @@ class Module(ExcludeCallbackParameters, pl.LightningModule):
                     f"LightningModule (or is private); rename it, e.g. {name.strip('_')}_module=..."
                 )
             setattr(self, name, value)
-        self.optimizer_entries: list[Any] = []
+        self.optimizer_entries: list[OptimizerEntry] = []
         self._settings = SettingsKeeper()
         self._counters = StepCounters()
-        self._clip: list[tuple[float | None, str]] = []
-        # The clipping of the optimizer stepping now, read by on_before_optimizer_step (a list:
-        # nn.Module.__setattr__ is slow on the step path).
-        self._pending_clip: list[tuple[float | None, str] | None] = [None]
+        # Clipping of each optimizer Lightning steps, resolved at train start and looked up
+        # by on_before_optimizer_step (a dict filled in place: no nn.Module.__setattr__ on
+        # the step path).
+        self._clipping: dict[torch.optim.Optimizer, Clipping] = {}
         self._gpu_transforms: dict[tuple[Any, int], Any] = {}
         self._restored_gradients: dict[str, torch.Tensor] = {}
 
@@ -169,7 +169,7 @@ class Module(ExcludeCallbackParameters, pl.LightningModule):
             trainer = self.trainer
             if is_accumulation_boundary(batch_idx, accumulate, trainer.is_last_batch):
                 self._step_optimizers(batch_idx // accumulate + 1)
-            if trainer._logger_connector.should_update_logs:
+            if logs_this_step(trainer):
                 self._log_step(loss)
         self._update_metrics(outputs, "train")
         return outputs
@@ -196,31 +196,23 @@ class Module(ExcludeCallbackParameters, pl.LightningModule):
         optimizers = self.optimizers()
         if not isinstance(optimizers, list):
             optimizers = [optimizers]
-        for index, entry in enumerate(self.optimizer_entries):
+        for entry, optimizer in zip(self.optimizer_entries, optimizers, strict=True):
             if boundary_in_epoch % entry.frequency:
                 continue
-            optimizer = optimizers[index]
-            self._pending_clip[0] = self._clip[index] if index < len(self._clip) else None
-            optimizer.step()
-            self._pending_clip[0] = None
+            optimizer.step()  # clips first, in on_before_optimizer_step
             optimizer.zero_grad()
             steps = counters.count_step(entry.name)
-            if (
-                entry.scheduler is not None
-                and entry.interval == "step"
-                and steps % entry.scheduler_frequency == 0
-            ):
-                step_scheduler(
-                    entry.scheduler, entry.name, entry.monitor, self.trainer, strict=False
-                )
+            step_scheduler_after_optimizer(entry, steps, self.trainer)
 
     @override
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Clip the gradients of the optimizer about to step (after AMP unscaling)."""
-        clip = self._pending_clip[0]
-        if clip is not None and clip[0] is not None:
+        clipping = self._clipping.get(optimizer)
+        if clipping is not None and clipping.value is not None:
             self.clip_gradients(
-                optimizer, gradient_clip_val=clip[0], gradient_clip_algorithm=clip[1] or "norm"
+                optimizer,
+                gradient_clip_val=clipping.value,
+                gradient_clip_algorithm=clipping.algorithm,
             )
 
     @override
@@ -251,7 +243,7 @@ class Module(ExcludeCallbackParameters, pl.LightningModule):
                 self.log(f"{stage}/loss", loss.detach(), on_step=False, on_epoch=True)
 
     def _update_metrics(self, outputs: Any, stage: str) -> None:
-        key = STAGE_KEYS[stage]
+        key = METRICS_KEYS[stage]
         if key not in self.metrics:
             return
         preds, target = metric_inputs(outputs, stage)
@@ -271,28 +263,19 @@ class Module(ExcludeCallbackParameters, pl.LightningModule):
         it).
         """
         trainer = self.trainer
-        epoch_loop = trainer.fit_loop.epoch_loop
-        complete = getattr(epoch_loop, "_num_ready_batches_reached", lambda: True)()
-        if not complete or self._counters.epochs_stepped > trainer.current_epoch:
+        if not epoch_completed(trainer) or self._counters.epochs_stepped > trainer.current_epoch:
             return
         self._counters.epochs_stepped = trainer.current_epoch + 1
-        for entry in self.optimizer_entries:
-            if isinstance(entry.scheduler, ReduceLROnPlateau) and entry.interval == "step":
-                require_monitor(entry.name, entry.monitor, trainer.callback_metrics)
-            if (
-                entry.scheduler is not None
-                and entry.interval == "epoch"
-                and (trainer.current_epoch + 1) % entry.scheduler_frequency == 0
-            ):
-                step_scheduler(entry.scheduler, entry.name, entry.monitor, trainer)
+        step_epoch_schedulers(self.optimizer_entries, trainer)
 
     # ------------------------------------------------------------------ configuration hooks
     @override
     def configure_callbacks(self) -> Any:
         """Take accumulation and clipping over from the Trainer (see the class docstring)."""
         callbacks = super().configure_callbacks()
-        if self._trainer is not None:
-            self._settings.take_over(self._trainer)
+        trainer = attached_trainer(self)
+        if trainer is not None:
+            self._settings.take_over(trainer)
         return callbacks
 
     @property
@@ -330,28 +313,39 @@ class Module(ExcludeCallbackParameters, pl.LightningModule):
     def configure_optimizers(self) -> Any:
         """Build the optimizers with ``spt_optim.build_optimizers``, kept as ``optimizer_entries``.
 
-        The schedule length counts the accumulation taken over from the Trainer.
+        The schedule length is :func:`spt_optim.length_from_module`'s, which counts the
+        accumulation taken over from the Trainer (``trainer_settings``).
         """
         if self.optim is False:
             self.optimizer_entries = []
             return None
-        from spt_optim import build_optimizers
-
-        length = training_length(self._trainer, self._settings.settings.accumulate_grad_batches)
-        self.optimizer_entries = list(build_optimizers(self, self.optim, length))
+        length = length_from_module(self)
+        self.optimizer_entries = build_optimizers(self, self.optim, length)
         return lightning_configs(self.optimizer_entries)
 
     @override
     def on_train_start(self) -> None:
-        """Reject ``Module.gpu_transform``; restore pending gradients; print the optimizer table."""
+        """Reject ``Module.gpu_transform``; restore pending gradients; resolve each optimizer's
+        clipping (its own, else the Trainer's); print the optimizer table."""
         if getattr(self, "gpu_transform", None) is not None:
             raise ValueError(GPU_TRANSFORM_ON_MODULE)
         if self._restored_gradients:
             restore_gradients(self, self._restored_gradients)
             self._restored_gradients = {}
-        self._clip = resolve_clipping(self.optimizer_entries, self._settings.settings)
-        if self.optimizer_entries:
-            rank_zero_info("Optimizers:\n" + optimizer_table(self.optimizer_entries, self._clip))
+        self._clipping.clear()
+        if not self.optimizer_entries:
+            return
+        optimizers = self.trainer.optimizers
+        if len(optimizers) != len(self.optimizer_entries):
+            raise RuntimeError(
+                f"Module: Lightning holds {len(optimizers)} optimizers but optimizer_entries "
+                f"holds {len(self.optimizer_entries)}; a subclass that overrides "
+                "configure_optimizers must return super().configure_optimizers() (set "
+                "self.optim to change the spec)."
+            )
+        clipping = [resolve_clipping(e, self._settings.settings) for e in self.optimizer_entries]
+        self._clipping.update(zip(optimizers, clipping, strict=True))
+        rank_zero_info("Optimizers:\n" + optimizer_table(self.optimizer_entries, clipping))
 
     # ------------------------------------------------------------------ batches
     @override
@@ -361,7 +355,7 @@ class Module(ExcludeCallbackParameters, pl.LightningModule):
         The transform is resolved once per stage and DataLoader; an ``nn.Module`` is moved
         to the device on first use. Nothing set costs one dict lookup.
         """
-        trainer = self._trainer
+        trainer = attached_trainer(self)
         if trainer is None:
             return batch
         key = (trainer.state.stage, dataloader_idx)

@@ -1,4 +1,4 @@
-"""Normalise the ``optim`` spec of seed 004 into one config per optimizer."""
+"""Normalise the ``optim`` spec into one config per optimizer."""
 
 from __future__ import annotations
 

@@ -85,8 +85,11 @@ class OptimizerEntry:
 def length_from_module(module: nn.Module) -> TrainingLength | None:
     """The training length of the Lightning Trainer attached to ``module``, if any.
 
-    Duck-typed: reads ``module.trainer`` (a LightningModule raises RuntimeError when none is
-    attached; a plain ``nn.Module`` has no such attribute), so lightning is never imported.
+    The accumulation is the one the module applies: ``module.trainer_settings`` (where
+    ``spt_module.Module`` keeps what it took over from the Trainer) when the module has it,
+    else the Trainer's ``accumulate_grad_batches``. Duck-typed: reads ``module.trainer`` (a
+    LightningModule raises RuntimeError when none is attached; a plain ``nn.Module`` has no
+    such attribute), so lightning is never imported.
 
     Args:
         module: A LightningModule, or any ``nn.Module``.
@@ -103,9 +106,11 @@ def length_from_module(module: nn.Module) -> TrainingLength | None:
         trainer = module.trainer
     except (AttributeError, RuntimeError):
         return None
-    if trainer is None or not hasattr(trainer, "estimated_stepping_batches"):
+    if trainer is None:
         return None
-    return TrainingLength.from_trainer(trainer)
+    settings = getattr(module, "trainer_settings", None)
+    accumulate = None if settings is None else settings.accumulate_grad_batches
+    return TrainingLength.from_trainer(trainer, accumulate_grad_batches=accumulate)
 
 
 def _build_entry(
@@ -244,8 +249,8 @@ def configure_optimizers(
     """What ``LightningModule.configure_optimizers`` returns, built from ``optim``.
 
     Use it in any LightningModule: ``return spt_optim.configure_optimizers(self, {...})``.
-    Schedule lengths come from ``self.trainer.estimated_stepping_batches`` (and
-    ``max_epochs``, ``num_training_batches``, ``accumulate_grad_batches``).
+    Schedule lengths come from the attached Trainer (:func:`length_from_module`); a run
+    resumed from a checkpoint still restores its DataLoader's position.
 
     Args:
         module: The LightningModule (or any ``nn.Module``, then give ``length``).

@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from spt_optim import _lightning
+
 __all__ = ["TrainingLength"]
 
 
@@ -61,27 +63,85 @@ class TrainingLength:
             )
 
     @classmethod
-    def from_trainer(cls, trainer: Any) -> TrainingLength:
-        """Read the length from a Lightning ``Trainer`` (duck-typed; lightning is not imported).
+    def from_trainer(
+        cls, trainer: Any, accumulate_grad_batches: int | None = None
+    ) -> TrainingLength:
+        """The length of the run a Lightning ``Trainer`` does (duck-typed: no lightning import).
 
-        Uses ``estimated_stepping_batches`` (optimizer steps, after accumulation and
-        ``max_steps``), ``max_epochs``, ``num_training_batches`` and ``accumulate_grad_batches``.
-        Call it where the trainer knows its data, e.g. in ``configure_optimizers``.
+        The one reader of the Trainer for run length in spt: every schedule (optimizers,
+        probes, EMA teachers) asks it. Reads ``max_steps`` (optimizer steps: the run ends
+        after ``max_steps * accumulation`` batches at most), ``max_epochs``,
+        ``num_training_batches`` (batches per epoch, after ``limit_train_batches``) and the
+        accumulation. The train DataLoader is built first when the Trainer has not built it
+        yet, as ``estimated_stepping_batches`` does; when this builds it in a run that resumes
+        from a checkpoint, Lightning is told to build it again after the restore, so that a
+        stateful loader gets its saved position back.
 
         Args:
-            trainer: A ``lightning.Trainer`` or anything with those attributes.
+            trainer: A ``lightning.Trainer`` inside ``fit`` (e.g. in ``configure_optimizers``
+                or ``on_fit_start``), or anything with those attributes.
+            accumulate_grad_batches: Batches per optimizer step, when it is not the
+                Trainer's own (``spt_module.Module`` applies accumulation itself and resets
+                the Trainer's to 1). None reads ``trainer.accumulate_grad_batches``.
 
         Returns:
-            The training length; unknown quantities are None.
+            The training length; unknown quantities (Lightning's ``-1``, ``inf``) are None.
+
+        Examples:
+            >>> from types import SimpleNamespace
+            >>> trainer = SimpleNamespace(
+            ...     train_dataloader=[], max_steps=-1, max_epochs=3, num_training_batches=10,
+            ...     accumulate_grad_batches=2,
+            ... )
+            >>> TrainingLength.from_trainer(trainer).optimizer_steps()
+            15
+            >>> TrainingLength.from_trainer(trainer, accumulate_grad_batches=5).optimizer_steps()
+            6
         """
-        accumulate = int(getattr(trainer, "accumulate_grad_batches", 1) or 1)
-        steps = _positive_or_none(getattr(trainer, "estimated_stepping_batches", None))
+        if _lightning.load_train_data(trainer) and _lightning.resumes_from_checkpoint(trainer):
+            _lightning.reset_train_loader(trainer)
+        if accumulate_grad_batches is None:
+            accumulate_grad_batches = trainer.accumulate_grad_batches
+        accumulate = int(accumulate_grad_batches)
+        max_steps = _positive_or_none(trainer.max_steps)
         return cls(
-            total_batches=None if steps is None else steps * accumulate,
-            max_epochs=_positive_or_none(getattr(trainer, "max_epochs", None)),
-            batches_per_epoch=_positive_or_none(getattr(trainer, "num_training_batches", None)),
+            total_batches=None if max_steps is None else max_steps * accumulate,
+            max_epochs=_positive_or_none(trainer.max_epochs),
+            batches_per_epoch=_positive_or_none(trainer.num_training_batches),
             accumulate_grad_batches=accumulate,
         )
+
+    def training_batches(self) -> int:
+        """Training batches (forward passes) in the whole run, for what steps on every batch.
+
+        The batches until the last accumulated step of the run: the epochs' batches when the
+        run ends by ``max_epochs``; with a cap of ``total_batches`` (Lightning's ``max_steps``)
+        inside an epoch, the full epochs plus the accumulation windows of the last one.
+
+        Returns:
+            The number of batches, at least 1.
+
+        Raises:
+            ValueError: When neither ``total_batches`` nor both ``max_epochs`` and
+                ``batches_per_epoch`` are known.
+
+        Examples:
+            >>> TrainingLength(max_epochs=3, batches_per_epoch=10).training_batches()
+            30
+            >>> capped = TrainingLength(total_batches=8, max_epochs=3, batches_per_epoch=10)
+            >>> capped.training_batches()
+            8
+        """
+        steps = self.accumulated_steps()  # raises when the length is not known
+        acc = self.accumulate_grad_batches
+        if self.batches_per_epoch is None:
+            batches = steps * acc
+        else:
+            full_epochs, steps_in_last = divmod(steps, math.ceil(self.batches_per_epoch / acc))
+            batches = full_epochs * self.batches_per_epoch + steps_in_last * acc
+        if self.total_batches is not None:
+            batches = min(batches, self.total_batches)
+        return max(1, batches)
 
     def accumulated_steps(self) -> int:
         """Accumulated steps (optimizer steps at frequency 1) in the whole run."""
