@@ -67,3 +67,18 @@ def test_resumed_run_continues_like_uninterrupted(tmp_path) -> None:
         rtol=1e-4,
         atol=0,
     )
+
+
+def test_state_loaded_before_setup_is_saved_back_and_applied_in_setup() -> None:
+    first = OnlineKNN(name="knn", input="embedding", target="label", queue_length=24, k=3)
+    trainer = make_trainer(callbacks=[first], max_epochs=-1, max_steps=2)
+    trainer.fit(DictOutputModule(hidden=16), make_dataloader(n=64, batch_size=16))
+    state = first.state_dict()
+    assert sorted(state["queues"]) == ["embedding", "label"]
+
+    second = OnlineKNN(name="knn", input="embedding", target="label", queue_length=24, k=3)
+    second.load_state_dict(state)  # before setup: there are no queues yet
+    assert second.state_dict() == state
+    second.setup(make_trainer(), DictOutputModule(hidden=16), "fit")
+    for key in ("embedding", "label"):
+        assert torch.equal(torch.cat(second._queues.recent(key)), state["queues"][key]["items"])

@@ -53,7 +53,7 @@ def test_rankme_callback_logs_rank_of_queue() -> None:
     monitor = RankMe(name="rank", input="embedding", queue_length=40, every_n_steps=2)
     trainer = make_trainer(max_epochs=1, callbacks=[monitor])
     trainer.fit(DictOutputModule(hidden=16), make_dataloader(n=64, batch_size=16))
-    queued = torch.cat(monitor._recent("embedding"))
+    queued = torch.cat(monitor._queues.recent("embedding"))
     assert queued.shape == (40, 16)
     logged = trainer.callback_metrics["rank/rankme"]
     assert float(logged) == pytest.approx(reference_rankme(queued.numpy()), rel=1e-4)
@@ -73,7 +73,7 @@ def test_uniformity_callback_logs_all_three() -> None:
 
     trainer = make_trainer(max_epochs=1, callbacks=[monitor])
     trainer.fit(PairModule(hidden=16), make_dataloader(n=32, batch_size=16))
-    queued = torch.cat(monitor._recent("embedding"))
+    queued = torch.cat(monitor._queues.recent("embedding"))
     metrics = trainer.callback_metrics
     assert float(metrics["uni/uniformity"]) == pytest.approx(float(uniformity(queued)), rel=1e-5)
     assert float(metrics["uni/std"]) == pytest.approx(float(dimension_std(queued)), rel=1e-5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+import lightning as pl
 import pytest
 import torch
 from torch import nn
@@ -105,6 +106,54 @@ def test_probe_scheduler_steps_every_batch() -> None:
     assert probe.optimizer.param_groups[0]["lr"] == pytest.approx(0.5**4)
 
 
+@pytest.mark.parametrize(
+    ("trainer_kwargs", "batches"),
+    [
+        ({"max_epochs": 2}, 8),  # ends by max_epochs: 2 epochs of 4 batches
+        ({"max_epochs": 2, "limit_train_batches": 3}, 6),
+        ({"max_epochs": -1, "max_steps": 5}, 5),
+        ({"max_epochs": 2, "accumulate_grad_batches": 2}, 8),  # accumulation: same batches
+    ],
+)
+def test_probe_default_schedule_is_one_step_per_training_batch(
+    module: nn.Module, trainer_kwargs: dict, batches: int
+) -> None:
+    probe = _probe(module, scheduler="CosineAnnealingLR")
+    _fit(module, [probe], val=False, **trainer_kwargs)
+    assert probe.scheduler is not None
+    assert probe.scheduler.T_max == batches
+    assert probe.scheduler.last_epoch == batches  # stepped once per batch, to the end
+
+
+class _StopAfter(pl.Callback):
+    """Ends a run that has no length of its own after ``batches`` training batches."""
+
+    def __init__(self, batches: int) -> None:
+        self.batches = batches
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if batch_idx + 1 >= self.batches:
+            trainer.should_stop = True
+
+
+def test_probe_scheduler_needing_no_length_runs_in_an_unbounded_run() -> None:
+    probe = _probe(
+        optimizer={"type": "SGD", "lr": 1.0},
+        scheduler={"type": "StepLR", "step_size": 1, "gamma": 0.5},
+    )
+    unbounded = {"max_epochs": -1, "max_steps": -1}
+    _fit(DictOutputModule(hidden=16), [probe, _StopAfter(3)], val=False, **unbounded)
+    assert probe.optimizer is not None
+    assert probe.optimizer.param_groups[0]["lr"] == pytest.approx(0.5**3)
+
+
+def test_probe_scheduler_needing_a_length_in_an_unbounded_run_says_so() -> None:
+    probe = _probe(scheduler="CosineAnnealingLR")
+    unbounded = {"max_epochs": -1, "max_steps": -1}
+    with pytest.raises(TypeError, match="T_max"):
+        _fit(DictOutputModule(hidden=16), [probe, _StopAfter(3)], val=False, **unbounded)
+
+
 def test_probe_under_bf16_mixed_precision() -> None:
     probe = _probe()
     trainer = _fit(DictOutputModule(hidden=16), [probe], precision="bf16-mixed", max_epochs=1)
@@ -177,3 +226,19 @@ def test_probe_patches_nothing_on_the_module(module: nn.Module) -> None:
     assert not {k for k in added if "probe" in k.lower() or "forward" in k or "optim" in k}
     assert "forward" not in vars(module)
     assert "configure_optimizers" not in vars(module)
+
+
+def test_probe_state_loaded_before_fit_is_saved_back_and_restored() -> None:
+    torch.manual_seed(0)
+    module = DictOutputModule(hidden=16)
+    probe = _probe(module, scheduler={"type": "StepLR", "step_size": 2, "gamma": 0.5})
+    _fit(module, [probe], val=False, max_epochs=1)
+    saved = copy.deepcopy(probe.state_dict())
+
+    fresh = _probe(scheduler={"type": "StepLR", "step_size": 2, "gamma": 0.5})
+    fresh.load_state_dict(saved)  # no optimizer nor scheduler built yet
+    assert fresh.state_dict()["scheduler"] == saved["scheduler"]
+    torch.testing.assert_close(fresh.probe.state_dict(), saved["probe"])
+    _fit(DictOutputModule(hidden=16), [fresh], val=False, max_epochs=1)
+    assert fresh.scheduler is not None
+    assert fresh.scheduler.last_epoch == saved["scheduler"]["last_epoch"] + 4

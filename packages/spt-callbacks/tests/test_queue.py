@@ -76,5 +76,5 @@ def test_callbacks_watching_same_key_share_one_buffer_filled_once() -> None:
     assert shared.total == 64  # one push per batch, not one per callback
     assert registry.nbytes() == 40 * 16 * 4 + 20 * 8
     # Each reads its own most recent items.
-    assert sum(s.shape[0] for s in knn._recent("embedding")) == 20
-    assert sum(s.shape[0] for s in rank._recent("embedding")) == 40
+    assert sum(s.shape[0] for s in knn._queues.recent("embedding")) == 20
+    assert sum(s.shape[0] for s in rank._queues.recent("embedding")) == 40

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, cast
 
+import lightning as pl
 import torch
 from torch import Tensor, nn
 from torchmetrics import Metric
 
-__all__ = ["StageMetrics", "TopOneAccuracy", "metric_dict"]
+__all__ = ["StageMetrics", "TopOneAccuracy", "log_metrics", "metric_dict"]
 
 
 def metric_dict(owner: str, metrics: Any) -> dict[str, Metric] | None:
@@ -36,6 +37,24 @@ def metric_dict(owner: str, metrics: Any) -> dict[str, Metric] | None:
     raise TypeError(
         f"{owner}: metrics={metrics!r} must be None, a torchmetrics.Metric or a dict of them"
     )
+
+
+def log_metrics(
+    pl_module: pl.LightningModule, prefix: str, values: Mapping[str, Tensor], **log_kwargs: Any
+) -> None:
+    """Log each of ``values`` as ``{prefix}/{key}`` through ``pl_module.log``.
+
+    How the callbacks log their metrics: the probe's and the kNN's ``{name}/{stage}/{metric}``
+    at the end of a stage, the monitors' ``{name}/{value}`` on the step.
+
+    Args:
+        pl_module: The LightningModule being trained.
+        prefix: What comes before each key, e.g. ``"knn/val"``.
+        values: Key to 0-dim tensor (logged without a host sync).
+        **log_kwargs: Passed to ``LightningModule.log`` (``on_step=``, ``on_epoch=``, ...).
+    """
+    for key, value in values.items():
+        pl_module.log(f"{prefix}/{key}", value, **log_kwargs)
 
 
 class TopOneAccuracy(Metric):

@@ -1,4 +1,4 @@
-"""Base class of monitors computed every ``n`` training batches over a queue of one key."""
+"""Base of the monitors that measure a queue of one key every ``n`` training batches."""
 
 from __future__ import annotations
 
@@ -8,23 +8,31 @@ import lightning as pl
 from torch import Tensor
 from typing_extensions import override
 
+from spt_callbacks._metrics import log_metrics
 from spt_callbacks._outputs import read_key
-from spt_callbacks._queued import QueuedCallback
+from spt_callbacks._queued import WatchedQueues
+from spt_callbacks._state import NamedCallback
 
 __all__ = ["QueueMonitor"]
 
 
-class QueueMonitor(QueuedCallback):
+class QueueMonitor(NamedCallback):
     """Queue ``input`` on every training batch; every ``every_n_steps`` batches, :meth:`measure`.
 
-    The batch counter is this callback's own (training batches seen, saved in the
-    checkpoint), so it does not depend on how many optimizers advance ``global_step``.
+    Subclasses say what to measure (:meth:`measure`, and :meth:`ready` for values computed
+    later); the queue is a :class:`~spt_callbacks._queued.WatchedQueues` this callback holds.
+    The batch counter is this callback's own (training batches seen, in the checkpoint), so
+    it does not depend on how many optimizers advance ``global_step``. Values are logged as
+    ``{name}/{key}`` on the step.
 
     Args:
         name: Name of the monitor, prefix of what it logs.
         input: Key of the embeddings ``(B, D)`` in the step outputs (else the batch).
         queue_length: Number of recent embeddings measured.
         every_n_steps: Measure after every ``every_n_steps``-th training batch.
+
+    Raises:
+        ValueError: If ``queue_length`` or ``every_n_steps`` is not a positive int.
     """
 
     def __init__(self, name: str, input: str, queue_length: int, every_n_steps: int) -> None:
@@ -37,7 +45,8 @@ class QueueMonitor(QueuedCallback):
         self.queue_length = queue_length
         self.every_n_steps = every_n_steps
         self.batches_seen = 0
-        self._watch(input, queue_length)
+        self._queues = WatchedQueues(self._owner)
+        self._queues.watch(input, queue_length)
 
     def measure(self, embeddings: list[Tensor], outputs: Any, batch: Any) -> dict[str, Tensor]:
         """The values to log (without a host sync), from the queued embedding segments."""
@@ -46,6 +55,16 @@ class QueueMonitor(QueuedCallback):
     def ready(self) -> dict[str, Tensor]:
         """Values of an earlier measurement that became available since (none by default)."""
         return {}
+
+    @override
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self._queues.attach(trainer)
+
+    @override
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        self._queues.new_batch()
 
     @override
     def on_train_batch_end(
@@ -62,19 +81,19 @@ class QueueMonitor(QueuedCallback):
                 f"{self._owner}: input {self.input!r} has shape {tuple(x.shape)}; expected "
                 "(batch, dim) embeddings"
             )
-        self._push(self.input, x)
+        self._queues.push(self.input, x)
         self.batches_seen += 1
         values = self.ready()
-        embeddings = self._recent(self.input)
+        embeddings = self._queues.recent(self.input)
         if self.batches_seen % self.every_n_steps == 0 and sum(e.shape[0] for e in embeddings) > 1:
             values.update(self.measure(embeddings, outputs, batch))
-        for key, value in values.items():
-            pl_module.log(f"{self.name}/{key}", value, on_step=True, on_epoch=False)
+        log_metrics(pl_module, self.name, values, on_step=True, on_epoch=False)
 
     @override
-    def _extra_state(self) -> dict[str, Any]:
-        return {"batches_seen": self.batches_seen}
+    def state_dict(self) -> dict[str, Any]:
+        return {"queues": self._queues.state_dict(), "batches_seen": self.batches_seen}
 
     @override
-    def _load_extra_state(self, state: dict[str, Any]) -> None:
-        self.batches_seen = int(state.get("batches_seen", 0))
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._queues.load_state_dict(state_dict.get("queues", {}))
+        self.batches_seen = int(state_dict.get("batches_seen", 0))

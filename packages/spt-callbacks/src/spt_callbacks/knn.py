@@ -11,13 +11,15 @@ import torch.nn.functional as F
 from torch import Tensor
 from typing_extensions import override
 
-from spt_callbacks._metrics import StageMetrics, TopOneAccuracy, metric_dict
+from spt_callbacks._metrics import StageMetrics, TopOneAccuracy, log_metrics, metric_dict
 from spt_callbacks._outputs import check_rows, read_key
-from spt_callbacks._queued import QueuedCallback
+from spt_callbacks._queued import WatchedQueues
+from spt_callbacks._state import NamedCallback
 
 __all__ = ["OnlineKNN", "knn_predict"]
 
 _DISTANCES = ("cosine", "euclidean")
+_EUCLIDEAN_EPS = 1e-5  # keeps the weight 1 / (d + eps) of an exact duplicate finite
 
 
 def _prepare(chunk: Tensor, distance: str) -> Tensor:
@@ -33,6 +35,14 @@ def _similarity(queries: Tensor, chunk: Tensor, distance: str) -> Tensor:
     return -torch.cdist(queries, chunk)  # (q, c)
 
 
+def _vote_weights(nearest: Tensor, temperature: float, distance: str) -> Tensor:
+    """Vote weights of the ``(Q, k)`` similarities of the nearest rows, nearest first."""
+    if distance == "cosine":
+        # Shifted by the row maximum before exp: same normalised weights, no overflow.
+        return ((nearest - nearest[:, :1]) / temperature).exp()
+    return 1.0 / (_EUCLIDEAN_EPS - nearest)  # nearest = -d, so this is 1 / (d + eps)
+
+
 def knn_predict(
     queries: Tensor,
     bank: Tensor | Sequence[Tensor],
@@ -43,13 +53,20 @@ def knn_predict(
     distance: str = "cosine",
     max_elements: int = 2**22,
 ) -> Tensor:
-    """Temperature-weighted kNN class scores of ``queries`` against a labelled bank.
+    """Weighted kNN class scores of ``queries`` against a labelled bank.
 
-    Each query's ``k`` most similar bank rows vote for their labels with weight
-    ``exp(sim / temperature)``, where ``sim`` is the cosine similarity or the negative
-    Euclidean distance (Wu et al. 2018, as in DINO's and solo-learn's kNN). The similarity
-    matrix is never built whole: queries go in blocks and the bank in chunks so that at most
-    ``max_elements`` similarities exist at a time, with a running top-k merged across chunks.
+    Each query's ``k`` nearest bank rows vote for their labels. The weight of a neighbour
+    depends on ``distance``:
+
+    - ``"cosine"``: ``exp(s / temperature)`` with ``s`` the cosine similarity (Wu et al. 2018,
+      as in DINO's and solo-learn's kNN).
+    - ``"euclidean"``: ``1 / (d + 1e-5)`` with ``d`` the Euclidean distance, as solo-learn
+      weights Euclidean votes; ``temperature`` is not used. (An ``exp(-d / temperature)``
+      weight on unnormalised distances would make every vote but the nearest vanish.)
+
+    The similarity matrix is never built whole: queries go in blocks and the bank in chunks
+    so that at most ``max_elements`` similarities exist at a time, with a running top-k
+    merged across chunks.
 
     Args:
         queries: ``(Q, D)`` query embeddings.
@@ -58,7 +75,7 @@ def knn_predict(
         bank_labels: ``(N,)`` integer labels of the bank rows, in the same order.
         num_classes: Number of classes ``C``; labels must be in ``[0, C)``.
         k: Number of neighbours (clipped to ``N``).
-        temperature: Temperature of the vote weights.
+        temperature: Temperature of the cosine vote weights.
         distance: ``"cosine"`` or ``"euclidean"``.
         max_elements: Bound on the number of similarities held at once.
 
@@ -106,21 +123,21 @@ def knn_predict(
                 merged_lab.append(both_lab.gather(1, keep))
             best_sim, best_lab = torch.cat(merged_sim), torch.cat(merged_lab)
         offset += segment.shape[0]
-    # Shift by the row maximum before exp: same normalised weights, no overflow/underflow.
-    weights = ((best_sim - best_sim[:, :1]) / temperature).exp()  # (Q, k)
+    weights = _vote_weights(best_sim, temperature, distance)  # (Q, k)
     votes = torch.zeros(n_queries, num_classes, device=queries.device, dtype=torch.float32)
     votes.scatter_add_(1, best_lab, weights)
     return votes / votes.sum(dim=1, keepdim=True)
 
 
-class OnlineKNN(QueuedCallback):
+class OnlineKNN(NamedCallback):
     """kNN accuracy of validation embeddings against a queue of recent training embeddings.
 
     On every training batch, ``input`` and ``target`` (read from the step outputs, else the
     batch) join shared queues (gathered from every rank under DDP). On every validation
     batch, the validation ``input`` is classified by :func:`knn_predict` against the most
     recent ``queue_length`` queued items, on the device, and the metrics are updated; they
-    are logged as ``{name}/val/{metric}`` at the end of validation.
+    are logged as ``{name}/val/{metric}`` at the end of validation. The queues this callback
+    asked for first are in its checkpoint state.
 
     Args:
         name: Name of the callback, prefix of its logged metrics.
@@ -131,8 +148,9 @@ class OnlineKNN(QueuedCallback):
             None logs top-1 accuracy as ``{name}/val/top1``.
         input_dim: Expected ``D``; a different dimension raises.
         k: Number of neighbours.
-        temperature: Temperature of the vote weights ``exp(sim / temperature)``.
-        distance: ``"cosine"`` or ``"euclidean"``.
+        temperature: Temperature of the cosine vote weights ``exp(sim / temperature)``.
+        distance: ``"cosine"`` or ``"euclidean"`` (votes ``1 / (d + 1e-5)``, see
+            :func:`knn_predict`).
         num_classes: Number of classes; None reads it from the metrics, else from the
             largest label seen (one host sync per validation batch).
         max_elements: Bound on the similarities held at once (memory ~ 4 bytes each).
@@ -177,8 +195,9 @@ class OnlineKNN(QueuedCallback):
             found = [getattr(m, "num_classes", None) for m in given.values()]
             self.num_classes = next((int(c) for c in found if isinstance(c, int)), None)
         self.metrics = StageMetrics(given or {"top1": TopOneAccuracy()})
-        self._watch(input, queue_length)
-        self._watch(target, queue_length)
+        self._queues = WatchedQueues(self._owner)
+        self._queues.watch(input, queue_length)
+        self._queues.watch(target, queue_length)
 
     def _check_dim(self, x: Tensor) -> None:
         if x.ndim != 2 or (self.input_dim is not None and x.shape[1] != self.input_dim):
@@ -190,8 +209,14 @@ class OnlineKNN(QueuedCallback):
 
     @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        super().setup(trainer, pl_module, stage)
-        self.metrics.to(self._device)
+        self._queues.attach(trainer)
+        self.metrics.to(trainer.strategy.root_device)
+
+    @override
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        self._queues.new_batch()
 
     @override
     def on_train_batch_end(
@@ -206,8 +231,8 @@ class OnlineKNN(QueuedCallback):
         y = read_key(outputs, batch, self.target, owner=self._owner, argument="target")
         self._check_dim(x)
         check_rows(self._owner, self.input, x, self.target, y)
-        self._push(self.input, x)
-        self._push(self.target, y)
+        self._queues.push(self.input, x)
+        self._queues.push(self.target, y)
 
     @override
     def on_validation_batch_end(
@@ -219,7 +244,7 @@ class OnlineKNN(QueuedCallback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        bank = self._recent(self.input)
+        bank = self._queues.recent(self.input)
         if not bank:  # nothing queued yet (sanity check, validation before training)
             return
         x = read_key(outputs, batch, self.input, owner=self._owner, argument="input")
@@ -231,7 +256,7 @@ class OnlineKNN(QueuedCallback):
                 f"{self._owner}: validation {self.input!r} has dimension {x.shape[1]} but the "
                 f"queued training ones have {self._queues[self.input].item_shape}"
             )
-        bank_labels = torch.cat(self._recent(self.target))
+        bank_labels = torch.cat(self._queues.recent(self.target))
         y = y.to(bank_labels.device)
         num_classes = self.num_classes
         if num_classes is None:
@@ -250,5 +275,12 @@ class OnlineKNN(QueuedCallback):
 
     @override
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        for key, value in self.metrics.compute_and_reset("val").items():
-            pl_module.log(f"{self.name}/val/{key}", value)
+        log_metrics(pl_module, f"{self.name}/val", self.metrics.compute_and_reset("val"))
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        return {"queues": self._queues.state_dict()}
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._queues.load_state_dict(state_dict.get("queues", {}))

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import lightning as pl
 import torch
 import torch.distributed as dist
-from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
 from typing_extensions import override
 
 import spt_optim
-from spt_callbacks._metrics import StageMetrics, TopOneAccuracy, metric_dict
+from spt_callbacks._lightning import logs_this_step
+from spt_callbacks._metrics import StageMetrics, TopOneAccuracy, log_metrics, metric_dict
 from spt_callbacks._outputs import check_rows, read_key
+from spt_callbacks._state import HeldState, NamedCallback
 
 __all__ = ["OnlineProbe"]
 
@@ -31,7 +31,7 @@ def _in_features(probe: nn.Module) -> int | None:
     return linears[0].in_features if linears and linears[0].in_features > 0 else None
 
 
-class OnlineProbe(Callback):
+class OnlineProbe(NamedCallback):
     """Train a probe on a key of the training step outputs, evaluate it on validation steps.
 
     On every training batch the probe reads ``input`` (detached) and ``target`` from the step
@@ -43,27 +43,31 @@ class OnlineProbe(Callback):
 
     Logged: ``{name}/train/loss`` on the steps Lightning sends to the loggers (every
     ``log_every_n_steps``, and the last batch of an epoch); ``{name}/train/{metric}`` at the
-    end of each
-    training epoch; ``{name}/val/{metric}`` at the end of validation. The probe weights, its
-    optimizer, scheduler and gradient scaler are in the callback's checkpoint state.
+    end of each training epoch; ``{name}/val/{metric}`` at the end of validation. The probe
+    weights, its optimizer, scheduler and gradient scaler are in the callback's checkpoint
+    state.
 
     Args:
-        module: The LightningModule being trained (accepted for the seed's spelling and
-            type-checked; nothing is read from or set on it).
+        module: The LightningModule being trained (accepted as the first argument, as
+            stable-pretraining's ``OnlineProbe`` takes it, and type-checked; nothing is read
+            from or set on it).
         name: Name of the probe, prefix of its logged metrics.
         input: Key of the probe's input ``(B, D)`` in the step outputs or the batch.
         target: Key of the target.
         probe: The probe, an ``nn.Module`` (e.g. ``nn.Linear(512, 10)``).
         loss_fn: Called as ``loss_fn(probe(input), target)``; default ``nn.CrossEntropyLoss()``.
         optimizer: An ``spt_optim.build_optimizer`` spec; default ``"AdamW"`` (lr 1e-3).
-        scheduler: An ``spt_optim.build_scheduler`` spec stepped after every probe step;
-            default None (constant learning rate).
+        scheduler: An ``spt_optim.build_scheduler`` spec stepped after every probe step, one
+            per training batch: its default length is the run's training batches
+            (``spt_optim.length_from_module(pl_module).training_batches()``); default None
+            (constant learning rate).
         metrics: A ``torchmetrics.Metric`` or dict of them fed ``(probe output, target)``;
             None logs top-1 accuracy as ``top1`` (micro-averaged, like
             ``MulticlassAccuracy(C, average="micro")``, with less per-step overhead).
 
     Raises:
         TypeError: If ``probe`` is not an ``nn.Module`` or a metric is not a Metric.
+        ValueError: If ``name`` is empty.
 
     Examples:
         >>> probe = OnlineProbe(None, name="linear_probe", probe=nn.Linear(512, 10),
@@ -82,8 +86,8 @@ class OnlineProbe(Callback):
         scheduler: Any = None,
         metrics: Any = None,
     ) -> None:
-        super().__init__()
-        owner = f"OnlineProbe {name!r}"
+        super().__init__(name)
+        owner = self._owner
         if module is not None and not isinstance(module, nn.Module):
             raise TypeError(f"{owner}: module must be the LightningModule, got {type(module)}")
         if not isinstance(probe, nn.Module):
@@ -93,7 +97,6 @@ class OnlineProbe(Callback):
             )
         if loss_fn is not None and not callable(loss_fn):
             raise TypeError(f"{owner}: loss_fn={loss_fn!r} is not callable")
-        self.name = name
         self.input = input
         self.target = target
         self.probe = probe
@@ -105,18 +108,9 @@ class OnlineProbe(Callback):
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler: Any = None
         self.scaler: torch.amp.GradScaler | None = None
-        self._pending: dict[str, Any] = {}
+        self._held = HeldState()  # optimizer, scheduler, scaler: built in on_fit_start
         self._precision: Any = None
         self._in_features = _in_features(probe)
-
-    @property
-    def _owner(self) -> str:
-        return f"OnlineProbe {self.name!r}"
-
-    @property
-    @override
-    def state_key(self) -> str:
-        return self._generate_state_key(name=self.name)
 
     @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -132,17 +126,15 @@ class OnlineProbe(Callback):
             raise ValueError(f"{self._owner}: the probe has no trainable parameters")
         self.optimizer = spt_optim.build_optimizer(self.optimizer_spec, params)
         if self.scheduler_spec is not None:
-            length = spt_optim.TrainingLength.from_trainer(trainer)
-            length = dataclasses.replace(length, accumulate_grad_batches=1)  # steps every batch
             self.scheduler = spt_optim.build_scheduler(
-                self.scheduler_spec, self.optimizer, length, interval="step"
+                self.scheduler_spec, self.optimizer, _probe_length(pl_module), interval="step"
             )
         if getattr(self._precision, "scaler", None) is not None:  # fp16 mixed: own scaler
             self.scaler = torch.amp.GradScaler(trainer.strategy.root_device.type)
         if _world_size() > 1:  # start every rank from rank 0's probe
             for tensor in self.probe.state_dict().values():
                 dist.broadcast(tensor, src=0)
-        self._apply_pending()
+        self._held.restore(**self._built())
 
     def _check(self, x: Tensor, y: Tensor) -> None:
         check_rows(self._owner, self.input, x, self.target, y)
@@ -187,7 +179,7 @@ class OnlineProbe(Callback):
         if self.scheduler is not None:
             self.scheduler.step()
         self.metrics.update("train", logits.detach(), y)
-        if _logs_this_step(trainer):  # each self.log costs ~0.1 ms of Python: only when kept
+        if logs_this_step(trainer):  # each self.log costs ~0.1 ms of Python: only when kept
             pl_module.log(f"{self.name}/train/loss", loss.detach(), on_step=True, on_epoch=False)
 
     def _average_gradients(self) -> None:
@@ -201,8 +193,7 @@ class OnlineProbe(Callback):
 
     @override
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        for key, value in self.metrics.compute_and_reset("train").items():
-            pl_module.log(f"{self.name}/train/{key}", value)
+        log_metrics(pl_module, f"{self.name}/train", self.metrics.compute_and_reset("train"))
 
     @override
     def on_validation_batch_end(
@@ -226,42 +217,38 @@ class OnlineProbe(Callback):
 
     @override
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        for key, value in self.metrics.compute_and_reset("val").items():
-            pl_module.log(f"{self.name}/val/{key}", value)
+        log_metrics(pl_module, f"{self.name}/val", self.metrics.compute_and_reset("val"))
+
+    def _built(self) -> dict[str, Any]:
+        """The objects built in ``on_fit_start`` whose states the checkpoint holds (or None)."""
+        return {"optimizer": self.optimizer, "scheduler": self.scheduler, "scaler": self.scaler}
 
     @override
     def state_dict(self) -> dict[str, Any]:
-        state: dict[str, Any] = {"probe": self.probe.state_dict()}
-        for key in ("optimizer", "scheduler", "scaler"):
-            obj = getattr(self, key)
-            if obj is not None:
-                state[key] = obj.state_dict()
-            elif key in self._pending:
-                state[key] = self._pending[key]
-        return state
+        return {"probe": self.probe.state_dict(), **self._held.collect(**self._built())}
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.probe.load_state_dict(state_dict["probe"])
-        self._pending = {k: v for k, v in state_dict.items() if k != "probe"}
-        self._apply_pending()
-
-    def _apply_pending(self) -> None:
-        """Load saved optimizer/scheduler/scaler states into the objects built so far."""
-        for key in list(self._pending):
-            obj = getattr(self, key)
-            if obj is not None:
-                obj.load_state_dict(self._pending.pop(key))
+        self._held.hold({k: v for k, v in state_dict.items() if k != "probe"})
+        self._held.restore(**self._built())
 
 
-def _logs_this_step(trainer: pl.Trainer) -> bool:
-    """Whether Lightning sends this training step's logged values to the loggers.
+def _probe_length(pl_module: pl.LightningModule) -> spt_optim.TrainingLength | None:
+    """The probe's schedule length: it steps once per training batch of the run.
 
-    True on every ``log_every_n_steps``-th step (Lightning's own test) and on the last batch
-    of an epoch, so ``trainer.callback_metrics`` holds the latest value at epoch end.
+    The run's length comes from spt_optim, its one reader of the Trainer. An unbounded run
+    (``max_epochs=-1`` without ``max_steps``) gives an empty length: a scheduler that needs
+    none (``StepLR``) still builds, one that does fails in ``build_scheduler`` saying so.
     """
-    connector = getattr(trainer, "_logger_connector", None)
-    return bool(getattr(connector, "should_update_logs", True) or trainer.is_last_batch)
+    length = spt_optim.length_from_module(pl_module)
+    if length is None:
+        return None
+    try:
+        batches = length.training_batches()
+    except ValueError:
+        return spt_optim.TrainingLength()
+    return spt_optim.TrainingLength(total_batches=batches)
 
 
 def _world_size() -> int:
