@@ -9,13 +9,23 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from spt.pretrain import (
-    MAEConfig,
-    MaskedReconstruction,
-    SSLPretrainModule,
-    TimeSeriesTransformerEncoder,
-    TransformerEncoderConfig,
-)
+from spt.backbone import TimeSeriesTransformer
+from spt.pretrain import SSLPretrainModule, timeseries_mae_forward
+
+
+@dataclasses.dataclass
+class EncoderSection:
+    d_input: int
+    d_model: int
+    n_heads: int
+    n_layers: int
+    name: str = "transformer"
+
+
+@dataclasses.dataclass
+class MAESection:
+    mask_ratio: float
+    name: str = "mae"
 
 
 @dataclasses.dataclass
@@ -28,16 +38,16 @@ class OptimizerSection:
 
 @dataclasses.dataclass
 class PretrainConfig:
-    encoder: TransformerEncoderConfig
-    ssl: MAEConfig
+    encoder: EncoderSection
+    ssl: MAESection
     optimizer: OptimizerSection
     scheduler: dict[str, Any] | None = None
 
 
 def _check_built(module: SSLPretrainModule) -> None:
-    assert isinstance(module.get_encoder(), TimeSeriesTransformerEncoder)
-    assert isinstance(module.objective, MaskedReconstruction)
-    loss, metrics = module(torch.randn(2, 8, 3), torch.ones(2, 8, dtype=torch.bool))
+    assert isinstance(module.get_encoder(), TimeSeriesTransformer)
+    assert module.objective.forward is timeseries_mae_forward
+    loss, metrics = module.compute_loss(torch.randn(2, 8, 3), torch.ones(2, 8, dtype=torch.bool))
     assert loss.ndim == 0
     assert torch.isfinite(loss)
     assert set(metrics) == {"mse_visible", "hidden_fraction"}
@@ -46,8 +56,8 @@ def _check_built(module: SSLPretrainModule) -> None:
 def test_dict_config(make_config: Any) -> None:
     module = SSLPretrainModule(make_config())
     _check_built(module)
-    assert module.get_encoder().config.d_model == 16
-    assert module.objective.mask_ratio == 0.3
+    assert module.get_encoder().embed_dim == 16
+    assert module.mask_ratio == 0.3
 
 
 def test_omegaconf_config_with_interpolation(make_config: Any) -> None:
@@ -56,20 +66,20 @@ def test_omegaconf_config_with_interpolation(make_config: Any) -> None:
     raw["encoder"]["d_input"] = "${channels}"
     module = SSLPretrainModule(OmegaConf.create(raw))
     _check_built(module)
-    assert module.get_encoder().d_input == 3
+    assert module.get_encoder().n_channels == 3
     assert module.config["encoder"]["d_input"] == 3  # resolved, plain
 
 
 def test_dataclass_config() -> None:
     config = PretrainConfig(
-        encoder=TransformerEncoderConfig(d_input=3, d_model=16, n_heads=2, n_layers=1),
-        ssl=MAEConfig(mask_ratio=0.4),
+        encoder=EncoderSection(d_input=3, d_model=16, n_heads=2, n_layers=1),
+        ssl=MAESection(mask_ratio=0.4),
         optimizer=OptimizerSection(),
         scheduler={"name": "step", "step_size": 2, "gamma": 0.5},
     )
     module = SSLPretrainModule(config)
     _check_built(module)
-    assert module.objective.mask_ratio == 0.4
+    assert module.mask_ratio == 0.4
     assert module.config["optimizer"] == {
         "name": "sgd",
         "lr": 0.05,

@@ -1,11 +1,13 @@
-"""Built-in encoders: shapes, padding masks and the mask token."""
+"""Built-in encoders (``spt.backbone`` classes): shapes, padding masks and the mask token."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from spt.pretrain import build_encoder, masked_mean
+from spt.backbone.gru import TimeSeriesGRU
+from spt.backbone.timeseries import TimeSeriesTransformer, masked_mean
+from spt.pretrain import build_encoder
 
 TRANSFORMER = {"name": "transformer", "d_input": 3, "d_model": 16, "n_heads": 2, "n_layers": 2}
 GRU = {"name": "gru", "d_input": 3, "d_model": 16}
@@ -21,12 +23,20 @@ def padded() -> tuple[torch.Tensor, torch.Tensor]:
     return x, padding
 
 
+def test_builtin_encoders_are_backbone_classes() -> None:
+    assert isinstance(build_encoder(TRANSFORMER), TimeSeriesTransformer)
+    assert isinstance(build_encoder(GRU), TimeSeriesGRU)
+
+
 @pytest.mark.parametrize("config", [TRANSFORMER, GRU], ids=["transformer", "gru"])
 def test_output_shape(config: dict[str, object]) -> None:
     encoder = build_encoder(config)
-    assert encoder(torch.randn(4, 9, 3)).shape == (4, 9, 16)
-    assert encoder.output_dim == 16
-    assert encoder.d_input == 3
+    tokens, token_mask = encoder.tokens(torch.randn(4, 9, 3))
+    assert tokens.shape == (4, 9, 16)
+    assert token_mask.shape == (4, 9)
+    assert encoder(torch.randn(4, 9, 3)).shape == (4, 16)  # pooled
+    assert encoder.embed_dim == 16
+    assert encoder.n_channels == 3
 
 
 @pytest.mark.parametrize("config", [TRANSFORMER, GRU], ids=["transformer", "gru"])
@@ -37,10 +47,10 @@ def test_padded_values_do_not_change_observed_outputs(
     encoder = build_encoder(config).eval()
     other = x.clone()
     other[padding] = 100.0 * torch.randn(int(padding.sum()), 3)
-    with torch.no_grad():
-        out = encoder(x, padding_mask=padding)
-        out_other = encoder(other, padding_mask=padding)
     observed = ~padding
+    with torch.no_grad():
+        out, _ = encoder.tokens(x, observed)
+        out_other, _ = encoder.tokens(other, observed)
     torch.testing.assert_close(out[observed], out_other[observed])
 
 
@@ -50,8 +60,8 @@ def test_transformer_padded_series_matches_unpadded_series(
     x, padding = padded
     encoder = build_encoder(TRANSFORMER).eval()
     with torch.no_grad():
-        batched = encoder(x, padding_mask=padding)[0, :7]  # the short series, padded to 12
-        alone = encoder(x[:1, :7])[0]  # the same 7 steps, no padding at all
+        batched = encoder.tokens(x, ~padding)[0][0, :7]  # the short series, padded to 12
+        alone = encoder.tokens(x[:1, :7])[0][0]  # the same 7 steps, no padding at all
     torch.testing.assert_close(batched, alone, atol=1e-5, rtol=1e-4)
 
 
@@ -63,17 +73,19 @@ def test_transformer_without_padding_mask_attends_to_padding(
     other = x.clone()
     other[padding] = 5.0
     with torch.no_grad():
-        changed = encoder(x)[0, :7] - encoder(other)[0, :7]
+        changed = encoder.tokens(x)[0][0, :7] - encoder.tokens(other)[0][0, :7]
     assert changed.abs().max() > 1e-3  # so the test above can fail
 
 
 def test_transformer_fully_padded_row_is_finite() -> None:
     encoder = build_encoder(TRANSFORMER).eval()
-    padding = torch.zeros(2, 6, dtype=torch.bool)
-    padding[1] = True
+    observed = torch.ones(2, 6, dtype=torch.bool)
+    observed[1] = False
     with torch.no_grad():
-        out = encoder(torch.randn(2, 6, 3), padding_mask=padding)
-    assert torch.isfinite(out).all()
+        tokens, _ = encoder.tokens(torch.randn(2, 6, 3), observed)
+        pooled = encoder(torch.randn(2, 6, 3), observed)
+    assert torch.isfinite(tokens).all()
+    assert torch.isfinite(pooled).all()
 
 
 @pytest.mark.parametrize("config", [TRANSFORMER, GRU], ids=["transformer", "gru"])
@@ -85,7 +97,22 @@ def test_hidden_steps_values_are_replaced_by_mask_token(config: dict[str, object
     other = x.clone()
     other[hidden] = torch.randn(int(hidden.sum()), 3)
     with torch.no_grad():
-        torch.testing.assert_close(encoder(x, mask=hidden), encoder(other, mask=hidden))
+        torch.testing.assert_close(
+            encoder.tokens(x, hidden=hidden)[0], encoder.tokens(other, hidden=hidden)[0]
+        )
+
+
+def test_hidden_steps_need_a_mask_token() -> None:
+    encoder = TimeSeriesTransformer(n_channels=3, max_length=8, dim=8, depth=1, heads=2)
+    with pytest.raises(ValueError, match=r"mask_token=True"):
+        encoder.tokens(torch.randn(1, 8, 3), hidden=torch.ones(1, 8, dtype=torch.bool))
+
+
+def test_sinusoidal_transformer_takes_any_length() -> None:
+    encoder = build_encoder(TRANSFORMER)
+    assert encoder.tokens(torch.randn(1, 50, 3))[0].shape == (1, 50, 16)
+    with pytest.raises(ValueError, match=r"learned positions need max_length"):
+        TimeSeriesTransformer(n_channels=3)
 
 
 def test_masked_mean_averages_observed_steps_only() -> None:
@@ -98,3 +125,8 @@ def test_masked_mean_averages_observed_steps_only() -> None:
 def test_transformer_heads_must_divide_width() -> None:
     with pytest.raises(ValueError, match=r"n_heads=3 must divide encoder.d_model=16"):
         build_encoder({**TRANSFORMER, "n_heads": 3})
+
+
+def test_bidirectional_gru_needs_an_even_width() -> None:
+    with pytest.raises(ValueError, match=r"dim=15 must be even"):
+        build_encoder({**GRU, "d_model": 15})

@@ -21,7 +21,7 @@ def _eval_loss(module: SSLPretrainModule, batch: dict[str, Any]) -> float:
     module.eval()
     with torch.no_grad(), torch.random.fork_rng():
         torch.manual_seed(1234)
-        losses = [module(batch["timeseries"], batch["mask"])[0] for _ in range(4)]
+        losses = [module.compute_loss(batch["timeseries"], batch["mask"])[0] for _ in range(4)]
     module.train()
     return float(torch.stack(losses).mean())
 
@@ -39,14 +39,31 @@ def test_is_an_spt_module(make_config: Any) -> None:
     assert module.automatic_optimization is False
 
 
-def test_forward_takes_timeseries_and_mask(make_config: Any, batch: dict[str, Any]) -> None:
+def test_compute_loss_takes_timeseries_and_mask(make_config: Any, batch: dict[str, Any]) -> None:
     module = SSLPretrainModule(make_config())
-    loss, metrics = module(batch["timeseries"], batch["mask"])
+    loss, metrics = module.compute_loss(batch["timeseries"], batch["mask"])
     assert loss.ndim == 0
     assert loss.requires_grad
     assert set(metrics) == {"mse_visible", "hidden_fraction"}
-    loss_all_observed, _ = module(batch["timeseries"])  # mask=None: every step observed
+    loss_all_observed, _ = module.compute_loss(batch["timeseries"])  # every step observed
     assert loss_all_observed.ndim == 0
+
+
+def test_forward_is_the_standard_batch_and_stage(make_config: Any, batch: dict[str, Any]) -> None:
+    module = SSLPretrainModule(make_config())
+    out = module(batch, "validate")
+    assert set(out) == {"loss", "mse_visible", "hidden_fraction", "label"}
+    predicted = module(batch, "predict")
+    assert set(predicted) == {"embedding", "label"}
+    assert predicted["embedding"].shape == (8, 16)
+
+
+def test_batch_without_timeseries_is_a_clear_error(make_config: Any) -> None:
+    module = SSLPretrainModule(make_config())
+    with pytest.raises(
+        ValueError, match=r"batch must be a dict with 'timeseries'.*keys \['image'\]"
+    ):
+        module({"image": torch.zeros(1)}, "validate")
 
 
 class _RecordOutputs(pl.Callback):
@@ -151,9 +168,14 @@ def test_predict_returns_pooled_embeddings(make_config: Any, loaders: tuple[Any,
 def test_get_encoder_is_the_trained_encoder(make_config: Any) -> None:
     module = SSLPretrainModule(make_config())
     encoder = module.get_encoder()
-    assert encoder is module.objective.encoder
+    assert encoder is module.encoder
     names = {n for n, _ in module.named_parameters()}
-    assert {f"objective.encoder.{n}" for n, _ in encoder.named_parameters()} <= names
+    assert {f"encoder.{n}" for n, _ in encoder.named_parameters()} <= names
+
+
+def test_get_encoder_of_jepa_is_the_student(make_config: Any) -> None:
+    module = SSLPretrainModule(make_config(ssl="jepa"))
+    assert module.get_encoder() is module.encoder.student
 
 
 @pytest.mark.parametrize("ssl", ["mae", "jepa"])
@@ -171,12 +193,13 @@ def test_save_encoder_round_trip(
     assert set(state) == set(module.get_encoder().state_dict())  # the encoder only
     fresh.load_state_dict(state)
     x = torch.randn(3, 10, 3)
-    padding = torch.zeros(3, 10, dtype=torch.bool)
-    padding[0, 6:] = True
+    observed = torch.ones(3, 10, dtype=torch.bool)
+    observed[0, 6:] = False
     fresh.eval()
     trained = module.get_encoder().eval()
     with torch.no_grad():
-        torch.testing.assert_close(fresh(x, padding_mask=padding), trained(x, padding_mask=padding))
+        torch.testing.assert_close(fresh.tokens(x, observed), trained.tokens(x, observed))
+        torch.testing.assert_close(fresh(x, observed), trained(x, observed))
     loaded = load_encoder(path, config)  # the whole config or its encoder section
     for a, b in zip(loaded.state_dict().values(), fresh.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b)

@@ -14,6 +14,7 @@ from spt.pretrain import (
     build_encoder,
     extract_features,
     linear_probe_accuracy,
+    probe_against_random_init,
 )
 from spt.pretrain import probe as probe_module
 from spt_module.testing import make_trainer
@@ -29,7 +30,7 @@ def test_extract_features_pools_observed_steps(series_dataset: Any) -> None:
     sample = series_dataset[3]
     observed = sample["mask"]
     with torch.no_grad():
-        latents = encoder.eval()(sample["timeseries"][None], padding_mask=~observed[None])
+        latents, _ = encoder.eval().tokens(sample["timeseries"][None], observed[None])
     torch.testing.assert_close(features[3], latents[0, observed].mean(dim=0))
 
 
@@ -70,3 +71,16 @@ def test_probe_needs_validation_data(make_config: Any, loaders: tuple[Any, Any])
     trainer = make_trainer(max_epochs=1, limit_train_batches=1, callbacks=[LinearProbeEvaluation()])
     with pytest.raises(RuntimeError, match=r"needs train and validation dataloaders"):
         trainer.fit(SSLPretrainModule(make_config()), train_dataloaders=loaders[0])
+
+
+def test_probe_against_random_init_baseline_depends_on_its_seed_only(
+    series_dataset: Any,
+) -> None:
+    config = {"name": "gru", "d_input": 3, "d_model": 8}
+    encoder = build_encoder(config)
+    loader = DataLoader(Subset(series_dataset, range(40)), batch_size=20)
+    torch.manual_seed(1)
+    first = probe_against_random_init(encoder, config, loader, loader, seed=3)
+    torch.manual_seed(2)  # another caller state, the same baseline
+    assert probe_against_random_init(encoder, config, loader, loader, seed=3) == first
+    assert set(first) == {"pretrained_acc", "random_init_acc"}

@@ -1,32 +1,32 @@
-"""Config-driven SSL pretraining (seed 003's ``SSLPretrainModule``): encoder and objective
-registries, time-series encoders, MAE / contrastive / JEPA objectives and a linear probe.
+"""Config-driven SSL pretraining: ``SSLPretrainModule(config)`` over spt's own pieces.
+
+Encoders are ``spt.backbone`` classes (``transformer``, ``gru``), objectives are forward
+functions over ``spt_losses`` (``mae``, ``contrastive``, ``jepa``; JEPA's target through
+``spt.ema.TeacherStudent``), optimizers are ``spt_optim`` specs. A registration decorator
+adds an encoder or an objective by name.
 """
 
 from spt.pretrain.data import synthetic_timeseries_split
-from spt.pretrain.encoders import (
-    BaseEncoder,
-    EncoderConfig,
-    GRUEncoder,
-    GRUEncoderConfig,
-    TimeSeriesTransformerEncoder,
-    TransformerEncoderConfig,
-    build_encoder,
-    masked_mean,
-)
+from spt.pretrain.encoders import build_encoder, gru_encoder, transformer_encoder
 from spt.pretrain.module import SSLPretrainModule, load_encoder
 from spt.pretrain.objectives import (
-    BaseSSLObjective,
-    ContrastiveConfig,
-    ContrastiveViews,
-    JEPAConfig,
-    LatentPrediction,
-    MAEConfig,
-    MaskedReconstruction,
-    SSLConfig,
-    build_objective,
+    Objective,
+    contrastive_views,
+    latent_prediction,
+    masked_reconstruction,
+    read_series,
+    sample_hidden_steps,
+    timeseries_contrastive_forward,
+    timeseries_jepa_forward,
+    timeseries_mae_forward,
 )
-from spt.pretrain.optim_spec import optimizer_names, scheduler_names
-from spt.pretrain.probe import LinearProbeEvaluation, extract_features, linear_probe_accuracy
+from spt.pretrain.optim import optimizer_names, scheduler_names
+from spt.pretrain.probe import (
+    LinearProbeEvaluation,
+    extract_features,
+    linear_probe_accuracy,
+    probe_against_random_init,
+)
 from spt.pretrain.registry import (
     ENCODERS,
     OBJECTIVES,
@@ -40,34 +40,30 @@ from spt.pretrain.registry import (
 __all__ = [
     "ENCODERS",
     "OBJECTIVES",
-    "BaseEncoder",
-    "BaseSSLObjective",
-    "ContrastiveConfig",
-    "ContrastiveViews",
-    "EncoderConfig",
-    "GRUEncoder",
-    "GRUEncoderConfig",
-    "JEPAConfig",
     "LinearProbeEvaluation",
-    "LatentPrediction",
-    "MAEConfig",
-    "MaskedReconstruction",
+    "Objective",
     "Registry",
-    "SSLConfig",
     "SSLPretrainModule",
-    "TimeSeriesTransformerEncoder",
-    "TransformerEncoderConfig",
     "build_encoder",
-    "build_objective",
+    "contrastive_views",
     "encoder_names",
     "extract_features",
+    "gru_encoder",
+    "latent_prediction",
     "linear_probe_accuracy",
     "load_encoder",
-    "masked_mean",
+    "masked_reconstruction",
     "objective_names",
     "optimizer_names",
+    "probe_against_random_init",
+    "read_series",
     "register_encoder",
     "register_objective",
+    "sample_hidden_steps",
     "scheduler_names",
     "synthetic_timeseries_split",
+    "timeseries_contrastive_forward",
+    "timeseries_jepa_forward",
+    "timeseries_mae_forward",
+    "transformer_encoder",
 ]

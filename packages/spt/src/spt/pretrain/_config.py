@@ -1,17 +1,17 @@
-"""Normalise a pretraining config (dict, dataclass or OmegaConf) into dicts and dataclasses."""
+"""Normalise a pretraining config (dict, dataclass or OmegaConf) into plain dicts."""
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 REQUIRED_SECTIONS = ("encoder", "ssl", "optimizer")
 OPTIONAL_SECTIONS = ("scheduler",)
 IMPORTS_KEY = "imports"
 
-C = TypeVar("C")
+__all__ = ["IMPORTS_KEY", "import_components", "normalize_config", "to_plain"]
 
 
 def to_plain(config: Any) -> Any:
@@ -80,41 +80,6 @@ def normalize_config(config: Any) -> dict[str, Any]:
                 f"(keys given: {', '.join(sorted(value)) or 'none'})"
             )
     return plain
-
-
-def build_dataclass(config_cls: type[C], params: Mapping[str, Any], what: str) -> C:
-    """Build a config dataclass from a mapping, naming any parameter it does not accept.
-
-    Args:
-        config_cls: the dataclass type registered for the component.
-        params: the section of the config (``name`` included).
-        what: how to name the component in errors, e.g. ``"encoder 'transformer'"``.
-
-    Returns:
-        An instance of ``config_cls``.
-
-    Raises:
-        ValueError: for a parameter the dataclass has no field for, or a required field missing.
-    """
-    if isinstance(params, config_cls):
-        return params
-    fields = {f.name: f for f in dataclasses.fields(config_cls)}  # type: ignore[arg-type]
-    unknown = [k for k in params if k not in fields]
-    if unknown:
-        raise ValueError(
-            f"{what} does not accept parameter(s) {', '.join(repr(k) for k in unknown)}; "
-            f"accepted parameters: {', '.join(fields)}"
-        )
-    missing = [
-        name
-        for name, f in fields.items()
-        if name not in params
-        and f.default is dataclasses.MISSING
-        and f.default_factory is dataclasses.MISSING
-    ]
-    if missing:
-        raise ValueError(f"{what} needs parameter(s) {', '.join(missing)}; set them in the config")
-    return config_cls(**params)
 
 
 def import_components(names: Any) -> None:

@@ -1,27 +1,29 @@
-"""``SSLPretrainModule``: an encoder and an SSL objective built from a config, on ``spt_module``."""
+"""``SSLPretrainModule``: an ``spt_module.Module`` built from an encoder and objective config."""
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from typing_extensions import override
 
-from spt.pretrain._config import (
-    IMPORTS_KEY,
-    import_components,
-    normalize_config,
-    to_plain,
-)
-from spt.pretrain.encoders.base import BaseEncoder, build_encoder, encoder_config, masked_mean
-from spt.pretrain.objectives.base import BaseSSLObjective, build_objective
-from spt.pretrain.optim_spec import build_optim_spec
+from spt._lightning import attached_trainer
+from spt.backbone.timeseries import masked_mean
+from spt.ema import TeacherStudent, attach_teacher_updates
+from spt.pretrain._config import IMPORTS_KEY, import_components, normalize_config, to_plain
+from spt.pretrain.encoders import TimeSeriesEncoder, build_encoder
+from spt.pretrain.objectives.objective import Objective
+from spt.pretrain.optim import build_optim_spec
+from spt.pretrain.registry import OBJECTIVES
 from spt_module import Module
 
+__all__ = ["SSLPretrainModule", "load_encoder"]
+
 _STAGE_PREFIX = {"fit": "train", "validate": "val", "test": "test"}
+_NOT_METRICS = ("loss", "label", "embedding")
 
 
 class SSLPretrainModule(Module):
@@ -32,12 +34,13 @@ class SSLPretrainModule(Module):
     parameters), ``optimizer`` (``name``: adam, adamw or sgd, with ``lr``, ``weight_decay``,
     ``momentum``, ...) and optionally ``scheduler`` (``name``: cosine, step, plateau or
     warmup_cosine). An optional ``imports`` key lists modules to import first, so that
-    encoders and objectives registered there can be named. The optimizer and scheduler are
-    built by ``spt_optim`` and stepped by ``spt_module.Module``'s manual optimization
-    (accumulation, clipping, scheduler intervals).
+    encoders and objectives registered there can be named.
 
-    Batches are dicts with ``timeseries`` (B, T, C) float and optionally ``mask`` (B, T) bool,
-    True where a step is observed (``spt_data.synthetic_timeseries`` samples).
+    The encoder becomes ``self.encoder``, the objective's components (heads, losses,
+    settings) become attributes too, and the objective's ``forward(self, batch, stage)`` is
+    the module's forward; ``spt_optim`` builds the optimizer and ``spt_module.Module`` steps
+    it. Batches are dicts with ``timeseries`` (B, T, C) float and optionally ``mask`` (B, T)
+    bool, True where a step is observed (``spt_data.synthetic_timeseries`` samples).
 
     Logged: ``train/loss`` (step and epoch), ``val/loss`` (epoch), ``train/{metric}`` and
     ``val/{metric}`` (epoch) for every metric the objective returns, ``train/lr`` (step) and
@@ -57,133 +60,122 @@ class SSLPretrainModule(Module):
         ...     "ssl": {"name": "mae", "mask_ratio": 0.15},
         ...     "optimizer": {"name": "adamw", "lr": 1e-3, "weight_decay": 0.01},
         ... })
-        >>> loss, metrics = module(torch.randn(4, 20, 3), torch.ones(4, 20, dtype=torch.bool))
+        >>> loss, metrics = module.compute_loss(torch.randn(4, 20, 3))
         >>> loss.shape, sorted(metrics)
         (torch.Size([]), ['hidden_fraction', 'mse_visible'])
     """
 
-    log_loss = False  # logs train/loss, val/loss and the objective's metrics itself
-
-    objective: BaseSSLObjective
+    log_loss = False  # logs train/loss (step and epoch), val/loss and the metrics itself
 
     def __init__(self, config: Any) -> None:
         cfg = normalize_config(config)
         import_components(cfg.get(IMPORTS_KEY))  # user components register on import
         encoder = build_encoder(cfg["encoder"])
-        objective = build_objective(encoder, cfg["ssl"])
+        objective: Objective = OBJECTIVES.build(cfg["ssl"], encoder)
         optim = build_optim_spec(cfg["optimizer"], cfg.get("scheduler"))
-        super().__init__(optim=optim, hparams=cfg, objective=objective)
+        components = {"encoder": encoder, **objective.components}
+        super().__init__(forward=objective.forward, optim=optim, hparams=cfg, **components)
         self.config = cfg
-        self._ema_hooks: list[Any] = []
+        self.objective = objective
 
-    # ------------------------------------------------------------------ forward and steps
     @override
-    def forward(self, timeseries: Any, mask: Any = None) -> Any:
-        """Run the SSL objective.
+    def forward(self, batch: Any, stage: str) -> Any:
+        """The objective's step dict ``{"loss", **metrics, "label"?}``, logged under the stage.
 
-        Called as ``forward(timeseries, mask)`` (seed 003) it returns ``(loss, metrics)``.
-        ``spt_module.Module``'s steps call it as ``forward(batch, stage)``; then it returns the
-        step dict ``{"loss", **metrics, "label"?}`` (``{"embedding", "label"?}`` at the predict
-        stage) and logs under ``train/``, ``val/`` or ``test/``.
+        At the predict stage: ``{"embedding": (B, D), "label"?}``, the pooled encoder features.
+        """
+        if stage == "predict":
+            return {
+                "embedding": self.embed(batch["timeseries"], batch.get("mask")),
+                **_label(batch),
+            }
+        outputs = dict(super().forward(batch, stage))
+        if attached_trainer(self) is not None:  # called by a Trainer's step: log
+            self._log_outputs(outputs, stage, int(batch["timeseries"].shape[0]))
+        return {**outputs, **_label(batch)}
+
+    def compute_loss(
+        self, timeseries: Tensor, mask: Tensor | None = None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """The objective's ``(loss, metrics)`` on ``timeseries`` (B, T, C), nothing logged.
 
         Args:
-            timeseries: ``(B, T, C)`` series, or a batch dict (from the Module's steps).
-            mask: ``(B, T)`` bool, True = observed (None: all observed), or the stage name.
+            timeseries: ``(B, T, C)`` series.
+            mask: ``(B, T)`` bool, True where a step is observed (None: all observed).
         """
-        if isinstance(timeseries, dict) and isinstance(mask, str):
-            return self._step(timeseries, mask)
-        return self.objective(timeseries, mask)
+        batch = (
+            {"timeseries": timeseries} if mask is None else {"timeseries": timeseries, "mask": mask}
+        )
+        outputs = self.objective.forward(self, batch, "fit" if self.training else "validate")
+        loss = outputs.pop("loss")
+        return loss, {k: v for k, v in outputs.items() if k not in _NOT_METRICS}
 
-    def _step(self, batch: dict[str, Any], stage: str) -> dict[str, Any]:
-        x = batch["timeseries"]
-        mask = batch.get("mask")
-        if stage == "predict":
-            return {"embedding": self.embed(x, mask), **_label(batch)}
-        loss, metrics = self.objective(x, mask)
+    def _log_outputs(self, outputs: dict[str, Any], stage: str, size: int) -> None:
         prefix = _STAGE_PREFIX[stage]
-        size = int(x.shape[0])
+        loss = outputs["loss"]
         if stage == "fit":
             self.log(
                 "train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=size
             )
-            self.log("train/lr", self._current_lr(), on_step=True, on_epoch=False, batch_size=size)
+            lr = (
+                self.optimizer_entries[0].optimizer.param_groups[0]["lr"]
+                if self.optimizer_entries
+                else 0.0
+            )
+            self.log("train/lr", float(lr), on_step=True, on_epoch=False, batch_size=size)
         else:
             self.log(f"{prefix}/loss", loss, on_step=False, on_epoch=True, batch_size=size)
-        for key, value in metrics.items():
-            self.log(f"{prefix}/{key}", value, on_step=False, on_epoch=True, batch_size=size)
-        return {"loss": loss, **metrics, **_label(batch)}
+        for key, value in outputs.items():
+            if key not in _NOT_METRICS:
+                self.log(f"{prefix}/{key}", value, on_step=False, on_epoch=True, batch_size=size)
 
     @torch.no_grad()
     def embed(self, timeseries: Tensor, mask: Tensor | None = None) -> Tensor:
-        """Mean-pooled encoder features ``(B, d_model)`` over observed steps (no masking)."""
-        observed = None if mask is None else mask.bool()
-        latents = self.get_encoder()(
-            timeseries, padding_mask=None if observed is None else ~observed
-        )
-        return masked_mean(latents, observed)
+        """Encoder features ``(B, D)``, mean-pooled over observed steps (no step hidden)."""
+        encoder = cast(TimeSeriesEncoder, self.get_encoder())
+        tokens, token_mask = encoder.tokens(timeseries, _observed(mask))
+        return masked_mean(tokens, token_mask)
 
-    def _current_lr(self) -> float:
-        if not self.optimizer_entries:
-            return 0.0
-        return float(self.optimizer_entries[0].optimizer.param_groups[0]["lr"])
-
-    # ------------------------------------------------------------------ optimizers and EMA
     @override
     def configure_optimizers(self) -> Any:
         """Build the optimizer and scheduler through ``spt_optim`` (see ``Module``).
 
-        Epoch counts of ``warmup_cosine`` become optimizer steps here, where the number of
-        batches per epoch is known.
+        ``warmup_cosine``'s epoch counts become optimizer steps here, from the run's length.
         """
-        self.optim = build_optim_spec(
-            self.config["optimizer"], self.config.get("scheduler"), self._steps_per_epoch()
-        )
+        scheduler = self.config.get("scheduler")
+        steps_per_epoch = None
+        if scheduler is not None and str(scheduler["name"]).lower() == "warmup_cosine":
+            steps_per_epoch = self._optimizer_steps_per_epoch()
+        self.optim = build_optim_spec(self.config["optimizer"], scheduler, steps_per_epoch)
         return super().configure_optimizers()
 
-    def _steps_per_epoch(self) -> float | None:
-        trainer = self._trainer
-        if trainer is None:
+    def _optimizer_steps_per_epoch(self) -> int | None:
+        from spt_optim import length_from_module
+
+        length = length_from_module(self)  # counts the accumulation the Module applies
+        if length is None or length.batches_per_epoch is None:
             return None
-        _ = trainer.estimated_stepping_batches  # loads the train dataloader
-        batches = trainer.num_training_batches
-        if not math.isfinite(batches) or batches <= 0:
-            return None
-        return math.ceil(batches / self.trainer_settings.accumulate_grad_batches)
+        return dataclasses.replace(length, total_batches=None, max_epochs=1).optimizer_steps()
 
     @override
     def on_train_start(self) -> None:
-        """Hook ``objective.on_optimizer_step`` (EMA targets) after every optimizer step."""
+        """Make an EMA target encoder (``jepa``) follow the optimizer steps."""
         super().on_train_start()
-        self._remove_ema_hooks()
-        for entry in self.optimizer_entries:
-            hook = entry.optimizer.register_step_post_hook(self._after_optimizer_step)
-            self._ema_hooks.append(hook)
+        attach_teacher_updates(self)
 
-    @override
-    def on_train_end(self) -> None:
-        """Remove the optimizer-step hooks."""
-        self._remove_ema_hooks()
-
-    def _after_optimizer_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        self.objective.on_optimizer_step()
-
-    def _remove_ema_hooks(self) -> None:
-        for hook in self._ema_hooks:
-            hook.remove()
-        self._ema_hooks = []
-
-    # ------------------------------------------------------------------ the encoder
-    def get_encoder(self) -> BaseEncoder:
-        """The encoder being pretrained (shared with the objective, not a copy)."""
-        encoder: BaseEncoder = self.objective.encoder
+    def get_encoder(self) -> nn.Module:
+        """The encoder being pretrained (the module's own, not a copy)."""
+        encoder = self.encoder
+        if isinstance(encoder, TeacherStudent):
+            return encoder.student
+        assert isinstance(encoder, nn.Module)
         return encoder
 
     def save_encoder(self, path: str | Path) -> Path:
         """Save the encoder's ``state_dict`` (tensors only) to ``path``.
 
-        Load it into an encoder built from the same config with
-        ``load_encoder(path, module.config["encoder"])`` or
-        ``build_encoder(cfg).load_state_dict(torch.load(path, weights_only=True))``.
+        Load it with ``load_encoder(path, module.config)``, or into
+        ``build_encoder(config["encoder"])`` with ``torch.load(path, weights_only=True)``.
 
         Returns:
             The path written.
@@ -195,21 +187,22 @@ class SSLPretrainModule(Module):
         return path
 
 
-def load_encoder(path: str | Path, config: Any) -> BaseEncoder:
-    """Build the encoder of ``config`` (the ``encoder`` section) and load weights saved by
-    ``SSLPretrainModule.save_encoder`` (``torch.load(..., weights_only=True)``).
+def load_encoder(path: str | Path, config: Any) -> nn.Module:
+    """Build the encoder of ``config`` and load weights saved by ``save_encoder``.
 
     Args:
-        path: file written by ``save_encoder``.
+        path: file written by ``SSLPretrainModule.save_encoder``.
         config: the ``encoder`` section, or a whole module config (its ``encoder`` is used).
     """
     plain = to_plain(config)
-    if isinstance(plain, dict):
-        import_components(plain.get(IMPORTS_KEY))
-    section = plain.get("encoder", plain) if isinstance(plain, dict) else plain
-    encoder = build_encoder(encoder_config(section))
+    import_components(plain.get(IMPORTS_KEY))
+    encoder = build_encoder(plain.get("encoder", plain))
     encoder.load_state_dict(torch.load(Path(path), map_location="cpu", weights_only=True))
     return encoder
+
+
+def _observed(mask: Tensor | None) -> Tensor | None:
+    return None if mask is None else mask.bool()
 
 
 def _label(batch: dict[str, Any]) -> dict[str, Any]:

@@ -1,27 +1,39 @@
-"""Linear probe on frozen encoder features, compared with a randomly initialised encoder."""
+"""Offline linear probe of frozen encoder features, beside the same probe of a random-init encoder.
+
+``spt_callbacks.OnlineProbe`` trains a probe during the run; this one fits a logistic
+regression once, at the end of ``fit``, on every training and validation sample.
+"""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import lightning as pl
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from typing_extensions import override
 
-from spt.pretrain.encoders.base import BaseEncoder, build_encoder, masked_mean
+from spt.backbone.timeseries import masked_mean
+from spt.pretrain.encoders import TimeSeriesEncoder, build_encoder
+
+__all__ = [
+    "LinearProbeEvaluation",
+    "extract_features",
+    "linear_probe_accuracy",
+    "probe_against_random_init",
+]
 
 _PROBE_BATCH_SIZE = 256
 
 
 @torch.no_grad()
 def extract_features(
-    encoder: BaseEncoder,
+    encoder: nn.Module,
     batches: Iterable[dict[str, Any]],
     *,
     device: torch.device | str = "cpu",
@@ -29,7 +41,7 @@ def extract_features(
     mask_key: str = "mask",
     label_key: str = "label",
 ) -> tuple[Tensor, Tensor]:
-    """Mean-pool the encoder's latents over observed steps for every batch.
+    """Mean-pool the encoder's tokens over observed steps for every batch.
 
     Args:
         encoder: the frozen encoder (put in eval mode for the pass, then restored).
@@ -49,9 +61,10 @@ def extract_features(
     for batch in batches:
         x = batch[input_key].to(device)
         observed = batch[mask_key].to(device).bool() if mask_key in batch else None
-        padding = None if observed is None else ~observed
-        latents = encoder(x, padding_mask=padding)  # (B, T, d_model)
-        feats.append(masked_mean(latents, observed).float().cpu())
+        tokens, token_mask = cast(TimeSeriesEncoder, encoder).tokens(
+            x, observed
+        )  # (B, T, D), (B, T)
+        feats.append(masked_mean(tokens, token_mask).float().cpu())
         labels.append(torch.as_tensor(batch[label_key]).cpu())
     encoder.train(was_training)
     return torch.cat(feats), torch.cat(labels)
@@ -86,16 +99,50 @@ def linear_probe_accuracy(
     return float(probe.score(test_features.numpy(), test_labels.numpy()))
 
 
-class LinearProbeEvaluation(pl.Callback):
-    """At the end of ``fit``, linear-probe the pretrained encoder and a random-init one.
+def probe_against_random_init(
+    encoder: nn.Module,
+    encoder_config: Mapping[str, Any],
+    train: Iterable[dict[str, Any]],
+    val: Iterable[dict[str, Any]],
+    *,
+    seed: int = 0,
+    max_iter: int = 2000,
+    device: torch.device | str = "cpu",
+) -> dict[str, float]:
+    """Probe accuracies of ``encoder`` and of a random-init encoder built from its config.
 
-    Features come from ``pl_module.get_encoder()`` (frozen, mean-pooled over observed steps)
-    on every sample of the datasets of the trainer's train and validation dataloaders, in
-    order; the baseline encoder is built from the same encoder config with a fixed seed.
-    The accuracies are printed as a table, kept in ``self.results``, sent to the trainer's
-    loggers and put in ``trainer.callback_metrics`` as ``probe/pretrained_acc``,
-    ``probe/random_init_acc``, ``probe/pretrain_seconds`` and ``probe/probe_seconds`` and,
-    when ``output_path`` is set, written there as JSON.
+    Args:
+        encoder: the pretrained encoder.
+        encoder_config: its ``encoder`` section; the baseline is built from it under ``seed``.
+        train: batches to fit the probes on; ``val``: batches to score them on.
+        seed: seed of the random-init baseline (the caller's random state is kept).
+        max_iter: logistic-regression solver iterations.
+        device: where to run the encoders.
+
+    Returns:
+        ``{"pretrained_acc", "random_init_acc"}``.
+    """
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        baseline = build_encoder(encoder_config).to(device)
+    accuracies = {}
+    for name, model in (("pretrained_acc", encoder), ("random_init_acc", baseline)):
+        xtr, ytr = extract_features(model, train, device=device)
+        xva, yva = extract_features(model, val, device=device)
+        accuracies[name] = linear_probe_accuracy(xtr, ytr, xva, yva, max_iter=max_iter)
+    return accuracies
+
+
+class LinearProbeEvaluation(pl.Callback):
+    """At the end of ``fit``, :func:`probe_against_random_init` on the fit's data.
+
+    Features come from ``pl_module.get_encoder()`` on every sample of the datasets of the
+    train and validation dataloaders, in order (the training loader's shuffle and dropped
+    batch do not matter). The results are printed, kept in ``self.results``, sent to the
+    trainer's loggers and put in ``trainer.callback_metrics`` (so the ``spt`` command's final
+    table shows them) as ``probe/pretrained_acc``, ``probe/random_init_acc``,
+    ``probe/pretrain_seconds`` and ``probe/probe_seconds``; and written as JSON to
+    ``output_path`` when it is set.
 
     Args:
         output_path: optional JSON file for the results.
@@ -120,58 +167,39 @@ class LinearProbeEvaluation(pl.Callback):
         if not trainer.is_global_zero:
             return
         pretrain_s = time.perf_counter() - self._fit_start
-        train_loader, val_loader = _probe_loaders(trainer)
-        pretrained = pl_module.get_encoder()  # type: ignore[operator]
-        with torch.random.fork_rng():
-            torch.manual_seed(self.seed)
-            baseline = build_encoder(pretrained.config).to(pl_module.device)
+        train, val = _probe_loaders(trainer)
         start = time.perf_counter()
-        accuracies = {}
-        for name, encoder in (("pretrained", pretrained), ("random_init", baseline)):
-            xtr, ytr = extract_features(encoder, train_loader, device=pl_module.device)
-            xva, yva = extract_features(encoder, val_loader, device=pl_module.device)
-            accuracies[name] = linear_probe_accuracy(xtr, ytr, xva, yva, max_iter=self.max_iter)
-        self.results = {
-            "pretrained_acc": accuracies["pretrained"],
-            "random_init_acc": accuracies["random_init"],
+        self.results = probe_against_random_init(
+            pl_module.get_encoder(),  # type: ignore[operator]
+            pl_module.hparams["encoder"],
+            train,
+            val,
+            seed=self.seed,
+            max_iter=self.max_iter,
+            device=pl_module.device,
+        )
+        self.results |= {
             "pretrain_seconds": pretrain_s,
             "probe_seconds": time.perf_counter() - start,
         }
-        print(format_probe_table(self.results))
-        # callback_metrics too, so the final table of spt.Manager (the spt command) shows them.
-        trainer.callback_metrics.update(
-            {f"probe/{k}": torch.tensor(v) for k, v in self.results.items()}
+        r = self.results
+        print(
+            "linear probe (logistic regression on frozen, mean-pooled features)\n"
+            f"{'encoder':<12} {'val accuracy':>12}\n"
+            f"{'pretrained':<12} {r['pretrained_acc']:>12.3f}\n"
+            f"{'random init':<12} {r['random_init_acc']:>12.3f}\n"
+            f"pretraining {r['pretrain_seconds']:.1f} s, probes {r['probe_seconds']:.1f} s"
         )
+        trainer.callback_metrics.update({f"probe/{k}": torch.tensor(v) for k, v in r.items()})
         for logger in trainer.loggers:
-            logger.log_metrics(
-                {f"probe/{k}": v for k, v in self.results.items()}, step=trainer.global_step
-            )
+            logger.log_metrics({f"probe/{k}": v for k, v in r.items()}, step=trainer.global_step)
         if self.output_path:
             Path(self.output_path).parent.mkdir(parents=True, exist_ok=True)
-            Path(self.output_path).write_text(json.dumps(self.results, indent=2) + "\n")
-
-
-def format_probe_table(results: dict[str, float]) -> str:
-    """A two-row table of probe accuracies (pretrained vs random-init encoder)."""
-    rows = [
-        ("pretrained", results["pretrained_acc"]),
-        ("random init", results["random_init_acc"]),
-    ]
-    lines = ["linear probe (logistic regression on frozen, mean-pooled features)"]
-    lines.append(f"{'encoder':<12} {'val accuracy':>12}")
-    lines += [f"{name:<12} {acc:>12.3f}" for name, acc in rows]
-    lines.append(
-        f"pretraining {results['pretrain_seconds']:.1f} s, probes {results['probe_seconds']:.1f} s"
-    )
-    return "\n".join(lines)
+            Path(self.output_path).write_text(json.dumps(r, indent=2) + "\n")
 
 
 def _probe_loaders(trainer: pl.Trainer) -> tuple[Any, Any]:
-    """The datasets of the finished fit's train and validation dataloaders, in order.
-
-    The training loader usually shuffles and drops its last batch; the probe sees every
-    sample once, in a fixed order, so its result does not depend on the loader's draw.
-    """
+    """The fit's train and validation datasets, unshuffled, with every batch kept."""
     datamodule = getattr(trainer, "datamodule", None)
     if datamodule is not None:
         train, val = datamodule.train_dataloader(), datamodule.val_dataloader()
@@ -188,14 +216,12 @@ def _probe_loaders(trainer: pl.Trainer) -> tuple[Any, Any]:
 
 
 def _in_order(loader: Any) -> Any:
-    """The same dataset and collate function, unshuffled, with every batch kept."""
     if not isinstance(loader, DataLoader):
         return loader
     return DataLoader(
         loader.dataset,
         batch_size=loader.batch_size or _PROBE_BATCH_SIZE,
         shuffle=False,
-        drop_last=False,
         collate_fn=loader.collate_fn,
         num_workers=loader.num_workers,
     )

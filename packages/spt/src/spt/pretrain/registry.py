@@ -1,127 +1,154 @@
-"""Name registries for encoders and SSL objectives, filled with decorators.
+"""Encoders and objectives by name: a builder function registered with a decorator.
+
+A config section ``{"name": ..., **params}`` selects a builder by ``name`` and calls it with
+``params`` as keyword arguments; the builder's signature is the list of accepted parameters.
 
 Examples:
-    >>> import dataclasses
     >>> from torch import nn
-    >>> from spt.pretrain import BaseEncoder, EncoderConfig, encoder_names, register_encoder
-    >>> @dataclasses.dataclass
-    ... class MLPEncoderConfig(EncoderConfig):
-    ...     hidden: int = 32
-    >>> @register_encoder("doc_mlp", MLPEncoderConfig, overwrite=True)
-    ... class MLPEncoder(BaseEncoder):
-    ...     def __init__(self, config):
-    ...         super().__init__(config)
-    ...         self.net = nn.Linear(config.d_input, config.d_model)
-    ...     def forward(self, x, mask=None, padding_mask=None):
-    ...         return self.net(x)
-    >>> "doc_mlp" in encoder_names()
+    >>> from spt.pretrain import encoder_names, register_encoder
+    >>> @register_encoder("doc_linear", overwrite=True)
+    ... def linear_encoder(d_input: int, d_model: int = 32) -> nn.Module:
+    ...     return nn.Linear(d_input, d_model)
+    >>> "doc_linear" in encoder_names()
     True
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
-T = TypeVar("T", bound=type)
+__all__ = [
+    "ENCODERS",
+    "OBJECTIVES",
+    "Registry",
+    "encoder_names",
+    "objective_names",
+    "register_encoder",
+    "register_objective",
+]
+
+B = TypeVar("B", bound=Callable[..., Any])
 
 
-class Registry(Generic[T]):
-    """A mapping from a name to a component class and its config dataclass.
+class Registry:
+    """Names mapped to builders; ``build(section, *args)`` checks the section's parameters.
 
     Args:
-        kind: what the registry holds, used in errors (``"encoder"``, ``"ssl objective"``).
-        section: the config section that names a component (``"encoder"``, ``"ssl"``).
+        section: the config section that names a builder (``"encoder"``, ``"ssl"``).
+        decorator: the name of the registering decorator, for error messages.
+        leading: positional arguments the module passes before the parameters (an
+            objective builder receives the encoder first).
     """
 
-    def __init__(self, kind: str, section: str) -> None:
-        self.kind = kind
+    def __init__(self, section: str, decorator: str, leading: int = 0) -> None:
         self.section = section
-        self._entries: dict[str, tuple[T, type]] = {}
+        self.decorator = decorator
+        self.leading = leading
+        self._builders: dict[str, Callable[..., Any]] = {}
 
-    def register(self, name: str, config_cls: type, *, overwrite: bool = False) -> Callable[[T], T]:
-        """Return a class decorator that registers the class under ``name`` with ``config_cls``.
-
-        Args:
-            name: the value of ``<section>.name`` in a config that selects this class.
-            config_cls: a dataclass with one field per accepted parameter (``name`` included).
-            overwrite: replace an existing registration of the same name instead of failing.
+    def register(self, name: str, *, overwrite: bool = False) -> Callable[[B], B]:
+        """Return a decorator that registers a builder (a function or a class) under ``name``.
 
         Raises:
-            ValueError: when ``name`` is taken and ``overwrite`` is False, or ``config_cls`` is
-                not a dataclass.
+            ValueError: when ``name`` is taken by another builder and ``overwrite`` is False.
         """
-        import dataclasses
 
-        if not (isinstance(config_cls, type) and dataclasses.is_dataclass(config_cls)):
-            raise ValueError(
-                f"register {self.kind} {name!r}: config_cls must be a dataclass type, "
-                f"got {config_cls!r}"
-            )
-
-        def decorator(cls: T) -> T:
-            if name in self._entries and not overwrite and self._entries[name][0] is not cls:
+        def decorator(builder: B) -> B:
+            taken = self._builders.get(name)
+            if taken is not None and taken is not builder and not overwrite:
                 raise ValueError(
-                    f"{self.kind} name {name!r} is already registered to "
-                    f"{self._entries[name][0].__qualname__}; pick another name or pass "
-                    f"overwrite=True"
+                    f"{self.section} name {name!r} is already registered to "
+                    f"{taken.__qualname__}; pick another name or pass overwrite=True"
                 )
-            self._entries[name] = (cls, config_cls)
-            return cls
+            self._builders[name] = builder
+            return builder
 
         return decorator
 
-    def get(self, name: str) -> tuple[T, type]:
-        """Return ``(class, config_cls)`` registered under ``name``.
+    def get(self, name: str) -> Callable[..., Any]:
+        """The builder registered under ``name``.
 
         Raises:
             ValueError: for an unknown name; the message lists the registered names.
         """
-        if name not in self._entries:
+        if name not in self._builders:
             raise ValueError(
-                f"unknown {self.kind} {self.section}.name={name!r}; registered: "
-                f"{', '.join(sorted(self._entries)) or 'none'}. Register yours with "
-                f"@register_{self.section if self.section == 'encoder' else 'objective'}"
-                f"(name, ConfigDataclass)"
+                f"unknown {self.section}.name={name!r}; registered: "
+                f"{', '.join(self.names()) or 'none'}. Register yours with "
+                f"@{self.decorator}(name)"
             )
-        return self._entries[name]
+        return self._builders[name]
+
+    def build(self, section: Mapping[str, Any], *args: Any) -> Any:
+        """Call the builder ``section["name"]`` selects with ``*args`` and the other keys.
+
+        Raises:
+            ValueError: unknown name, a parameter the builder does not accept (named, with the
+                accepted ones) or a required parameter missing.
+        """
+        name = str(section.get("name", ""))
+        builder = self.get(name)
+        params = {k: v for k, v in section.items() if k != "name"}
+        accepted = list(inspect.signature(builder).parameters.values())[self.leading :]
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted):
+            names = [p.name for p in accepted]
+            unknown = [k for k in params if k not in names]
+            if unknown:
+                raise ValueError(
+                    f"{self.section} {name!r} does not accept parameter(s) "
+                    f"{', '.join(repr(k) for k in unknown)}; accepted parameters: "
+                    f"{', '.join(['name', *names])}"
+                )
+        missing = [
+            p.name
+            for p in accepted
+            if p.default is inspect.Parameter.empty
+            and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+            and p.name not in params
+        ]
+        if missing:
+            raise ValueError(
+                f"{self.section} {name!r} needs parameter(s) {', '.join(missing)}; set them in "
+                f"the config, e.g. {self.section}.{missing[0]}=..."
+            )
+        return builder(*args, **params)
 
     def unregister(self, name: str) -> None:
         """Remove ``name`` (no error when absent); mostly for tests."""
-        self._entries.pop(name, None)
+        self._builders.pop(name, None)
 
     def names(self) -> list[str]:
         """Registered names, sorted."""
-        return sorted(self._entries)
+        return sorted(self._builders)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return name in self._builders
 
 
-ENCODERS: Registry[Any] = Registry("encoder", "encoder")
-OBJECTIVES: Registry[Any] = Registry("ssl objective", "ssl")
+ENCODERS = Registry("encoder", "register_encoder")
+OBJECTIVES = Registry("ssl", "register_objective", leading=1)
 
 
-def register_encoder(name: str, config_cls: type, *, overwrite: bool = False) -> Callable[[T], T]:
-    """Register an encoder class (a ``BaseEncoder``) under ``name`` with its config dataclass.
+def register_encoder(name: str, *, overwrite: bool = False) -> Callable[[B], B]:
+    """Register an encoder builder under ``name`` (the ``encoder.name`` that selects it).
 
-    Args:
-        name: the ``encoder.name`` that selects it.
-        config_cls: dataclass of its parameters (subclass of ``EncoderConfig``).
-        overwrite: replace an existing registration.
+    The builder takes the section's parameters as keyword arguments (``d_input``, the number
+    of channels, among them) and returns an encoder with the interface of
+    :class:`spt.backbone.TimeSeriesTransformer`: ``tokens(x, mask, hidden)``, ``forward(x,
+    mask)``, ``n_channels`` and ``embed_dim``.
     """
-    return ENCODERS.register(name, config_cls, overwrite=overwrite)
+    return ENCODERS.register(name, overwrite=overwrite)
 
 
-def register_objective(name: str, config_cls: type, *, overwrite: bool = False) -> Callable[[T], T]:
-    """Register an SSL objective class (a ``BaseSSLObjective``) under ``name``.
+def register_objective(name: str, *, overwrite: bool = False) -> Callable[[B], B]:
+    """Register an objective builder under ``name`` (the ``ssl.name`` that selects it).
 
-    Args:
-        name: the ``ssl.name`` that selects it.
-        config_cls: dataclass of its parameters (subclass of ``SSLConfig``).
-        overwrite: replace an existing registration.
+    The builder is called as ``builder(encoder, **params)`` and returns an
+    :class:`spt.pretrain.Objective`: a forward function and the components it reads.
     """
-    return OBJECTIVES.register(name, config_cls, overwrite=overwrite)
+    return OBJECTIVES.register(name, overwrite=overwrite)
 
 
 def encoder_names() -> list[str]:

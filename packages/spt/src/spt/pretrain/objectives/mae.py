@@ -2,66 +2,66 @@
 
 from __future__ import annotations
 
-import dataclasses
+from typing import Any
 
 import torch
-from torch import Tensor, nn
-from typing_extensions import override
+from torch import nn
 
 import spt_losses
-from spt.pretrain.encoders.base import BaseEncoder
-from spt.pretrain.objectives.base import (
-    BaseSSLObjective,
-    SSLConfig,
-    check_mask_ratio,
-    observed_or_all,
+from spt.pretrain.encoders import TimeSeriesEncoder
+from spt.pretrain.objectives.objective import (
+    Objective,
+    check_ratio,
+    read_series,
     sample_hidden_steps,
 )
 from spt.pretrain.registry import register_objective
 
-
-@dataclasses.dataclass
-class MAEConfig(SSLConfig):
-    """Parameters of ``MaskedReconstruction``.
-
-    Attributes:
-        mask_ratio: fraction of each series' observed steps hidden from the encoder.
-    """
-
-    name: str = "mae"
-    mask_ratio: float = 0.15
+__all__ = ["masked_reconstruction", "timeseries_mae_forward"]
 
 
-@register_objective("mae", MAEConfig)
-class MaskedReconstruction(BaseSSLObjective):
+def timeseries_mae_forward(self: Any, batch: Any, stage: str) -> dict[str, Any]:
     """Hide a random ``mask_ratio`` of observed steps, reconstruct their values from the rest.
 
-    Hidden steps are zeroed in the input and flagged to the encoder (which puts its mask token
-    there); a linear decoder maps each latent ``(d_model,)`` back to ``(C,)`` and
-    ``spt_losses.MAELoss`` averages the squared error over the hidden steps only.
+    Hidden steps are zeroed in the input and replaced by the encoder's mask token; the
+    decoder maps each token ``(D,)`` back to ``(C,)`` and the loss averages the squared error
+    over the hidden steps only.
 
-    Metrics: ``mse_visible`` (reconstruction error on visible observed steps) and
-    ``hidden_fraction`` (hidden steps / observed steps).
+    Components: ``self.encoder`` (``tokens(x, mask, hidden)``), ``self.decoder``
+    (``(B, T, D) -> (B, T, C)``), ``self.mae_loss`` (``spt_losses.MAELoss``),
+    ``self.mask_ratio``.
+
+    Returns:
+        ``{"loss", "mse_visible", "hidden_fraction"}``: the reconstruction error on hidden
+        steps, the error on visible observed steps and the fraction of observed steps hidden.
     """
+    x, observed = read_series(batch, "timeseries_mae_forward")  # (B, T, C), (B, T)
+    hidden = sample_hidden_steps(observed, self.mask_ratio)  # (B, T)
+    x_in = x.masked_fill(hidden.unsqueeze(-1), 0.0)
+    tokens, _ = self.encoder.tokens(x_in, observed, hidden=hidden)  # (B, T, D)
+    pred = self.decoder(tokens)  # (B, T, C)
+    loss = self.mae_loss(pred, x, hidden.to(pred.dtype))
+    with torch.no_grad():
+        visible = (observed & ~hidden).to(pred.dtype)
+        err = (pred - x).pow(2).mean(dim=-1)  # (B, T)
+        mse_visible = (err * visible).sum() / visible.sum().clamp_min(1.0)
+        hidden_fraction = hidden.sum() / observed.sum().clamp_min(1)
+    return {"loss": loss, "mse_visible": mse_visible, "hidden_fraction": hidden_fraction.float()}
 
-    def __init__(self, encoder: BaseEncoder, config: MAEConfig) -> None:
-        super().__init__(encoder, config)
-        check_mask_ratio(config.mask_ratio, "ssl.mask_ratio")
-        self.mask_ratio = float(config.mask_ratio)
-        self.decoder = nn.Linear(encoder.output_dim, encoder.d_input)
-        self.loss_fn = spt_losses.MAELoss()
 
-    @override
-    def forward(self, x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
-        observed = observed_or_all(x, mask)  # (B, T)
-        hidden = sample_hidden_steps(observed, self.mask_ratio)  # (B, T)
-        x_in = x.masked_fill(hidden.unsqueeze(-1), 0.0)
-        latents = self.encoder(x_in, mask=hidden, padding_mask=~observed)  # (B, T, d_model)
-        pred = self.decoder(latents)  # (B, T, C)
-        loss = self.loss_fn(pred, x, hidden.to(pred.dtype))
-        with torch.no_grad():
-            visible = (observed & ~hidden).to(pred.dtype)
-            err = (pred - x).pow(2).mean(dim=-1)  # (B, T)
-            mse_visible = (err * visible).sum() / visible.sum().clamp_min(1.0)
-            hidden_fraction = hidden.sum() / observed.sum().clamp_min(1)
-        return loss, {"mse_visible": mse_visible, "hidden_fraction": hidden_fraction.float()}
+@register_objective("mae")
+def masked_reconstruction(encoder: TimeSeriesEncoder, mask_ratio: float = 0.15) -> Objective:
+    """The ``mae`` objective: a linear decoder and ``spt_losses.MAELoss`` on hidden steps.
+
+    Args:
+        encoder: the encoder being pretrained (``n_channels``, ``embed_dim``).
+        mask_ratio: fraction of each series' observed steps hidden from the encoder.
+    """
+    return Objective(
+        timeseries_mae_forward,
+        {
+            "decoder": nn.Linear(encoder.embed_dim, encoder.n_channels),
+            "mae_loss": spt_losses.MAELoss(),
+            "mask_ratio": check_ratio(mask_ratio, "ssl.mask_ratio"),
+        },
+    )

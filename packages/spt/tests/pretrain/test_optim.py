@@ -1,4 +1,4 @@
-"""Seed 003's optimizer and scheduler names, translated to ``spt_optim`` specs and built there."""
+"""The documented optimizer and scheduler names, as ``spt_optim`` specs built there."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import torch
 from torch.optim.lr_scheduler import CosineAnnealingLR, ReduceLROnPlateau, StepLR
 
 from spt.pretrain import SSLPretrainModule, optimizer_names, scheduler_names
-from spt.pretrain.optim_spec import build_optim_spec, optimizer_spec, scheduler_spec
+from spt.pretrain.optim import build_optim_spec, optimizer_spec, scheduler_spec
 from spt_module.testing import make_trainer
 from spt_optim import LinearWarmupCosineAnnealing
 
-# The optimizer and scheduler sections of seed 003's examples, verbatim.
-SEED_OPTIMIZERS = {
+# The optimizer and scheduler sections of the documented examples.
+DOCUMENTED_OPTIMIZERS = {
     "adamw": ({"name": "adamw", "lr": 1.0e-3, "weight_decay": 0.01}, torch.optim.AdamW),
     "adam": ({"name": "adam", "lr": 1.0e-3, "weight_decay": 0.0}, torch.optim.Adam),
     "sgd": (
@@ -22,7 +22,7 @@ SEED_OPTIMIZERS = {
         torch.optim.SGD,
     ),
 }
-SEED_SCHEDULERS = {
+DOCUMENTED_SCHEDULERS = {
     "cosine": {"name": "cosine", "T_max": 100, "eta_min": 0.0},
     "step": {"name": "step", "step_size": 30, "gamma": 0.1},
     "plateau": {"name": "plateau", "mode": "min", "factor": 0.1, "patience": 10},
@@ -40,9 +40,9 @@ def test_names() -> None:
     assert scheduler_names() == ["cosine", "plateau", "step", "warmup_cosine"]
 
 
-@pytest.mark.parametrize("name", sorted(SEED_OPTIMIZERS))
-def test_seed_optimizer_sections(make_config: Any, name: str) -> None:
-    section, cls = SEED_OPTIMIZERS[name]
+@pytest.mark.parametrize("name", sorted(DOCUMENTED_OPTIMIZERS))
+def test_documented_optimizer_sections(make_config: Any, name: str) -> None:
+    section, cls = DOCUMENTED_OPTIMIZERS[name]
     module = SSLPretrainModule(make_config(optimizer=section))
     module.configure_optimizers()
     (entry,) = module.optimizer_entries
@@ -75,13 +75,13 @@ def test_optimizer_keyword_it_does_not_take_fails_in_constructor(make_config: An
 
 
 @pytest.mark.parametrize("name", ["cosine", "step", "plateau"])
-def test_seed_epoch_scheduler_sections(make_config: Any, name: str) -> None:
-    section = SEED_SCHEDULERS[name]
+def test_documented_epoch_scheduler_sections(make_config: Any, name: str) -> None:
+    section = DOCUMENTED_SCHEDULERS[name]
     module = SSLPretrainModule(make_config(scheduler=section))
     module.configure_optimizers()
     (entry,) = module.optimizer_entries
     scheduler = entry.scheduler
-    assert entry.interval == "epoch"  # the seed's counts are epochs
+    assert entry.interval == "epoch"  # the documented counts are epochs
     if name == "cosine":
         assert isinstance(scheduler, CosineAnnealingLR)
         assert (scheduler.T_max, scheduler.eta_min) == (100, 0.0)
@@ -94,14 +94,14 @@ def test_seed_epoch_scheduler_sections(make_config: Any, name: str) -> None:
         assert entry.monitor == "val/loss"
 
 
-def test_seed_warmup_cosine_counts_epochs_as_optimizer_steps(
+def test_warmup_cosine_counts_epochs_as_optimizer_steps(
     make_config: Any, loaders: tuple[Any, Any]
 ) -> None:
     section = {"name": "warmup_cosine", "warmup_epochs": 1, "max_epochs": 2, "eta_min": 1e-6}
     module = SSLPretrainModule(make_config(scheduler=section))
     lrs: list[float] = []
     trainer = make_trainer(max_epochs=2, limit_val_batches=0)
-    module.objective.register_forward_pre_hook(
+    module.decoder.register_forward_pre_hook(
         lambda m, args: lrs.append(module.optimizer_entries[0].optimizer.param_groups[0]["lr"])
     )
     trainer.fit(module, train_dataloaders=loaders[0])  # 4 batches per epoch
@@ -114,6 +114,18 @@ def test_seed_warmup_cosine_counts_epochs_as_optimizer_steps(
     assert lrs[0] < lrs[2] < lrs[4] == pytest.approx(3e-3)  # warm up over the first epoch
     assert lrs[4] > lrs[6] > lrs[7]  # then decay
     assert entry.optimizer.param_groups[0]["lr"] == pytest.approx(1e-6)
+
+
+def test_warmup_cosine_epochs_count_accumulated_steps(
+    make_config: Any, loaders: tuple[Any, Any]
+) -> None:
+    section = {"name": "warmup_cosine", "warmup_epochs": 1, "max_epochs": 2}
+    module = SSLPretrainModule(make_config(scheduler=section))
+    trainer = make_trainer(max_epochs=2, accumulate_grad_batches=2, limit_val_batches=0)
+    trainer.fit(module, train_dataloaders=loaders[0])  # 4 batches -> 2 optimizer steps
+    scheduler = module.optimizer_entries[0].scheduler
+    assert (scheduler.warmup_steps, scheduler.total_steps) == (2, 4)
+    assert trainer.global_step == 4
 
 
 def test_cosine_without_t_max_spans_the_run(make_config: Any, loaders: tuple[Any, Any]) -> None:
