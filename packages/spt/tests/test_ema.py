@@ -101,6 +101,31 @@ class _StepRecorder(pl.Callback):
             self.students.append([p.detach().clone() for p in pair.student.parameters()])
 
 
+@pytest.mark.parametrize(
+    "trainer_kwargs",
+    [
+        {"max_epochs": 2},
+        {"max_epochs": 3, "max_steps": 4},
+        {"max_epochs": 2, "accumulate_grad_batches": 2},
+        {"max_epochs": 2, "limit_train_batches": 4, "accumulate_grad_batches": 3},
+    ],
+    ids=["epochs", "max-steps", "accumulation", "limit-and-accumulation"],
+)
+def test_schedule_length_is_spt_optims_and_the_steps_taken(trainer_kwargs: dict[str, Any]) -> None:
+    import spt_optim
+
+    class _Length(pl.Callback):
+        def on_train_start(self, trainer: pl.Trainer, pl_module: Any) -> None:
+            self.length = spt_optim.length_from_module(pl_module)
+
+    module, length = _byol_module(), _Length()
+    trainer = make_trainer(callbacks=[length], **trainer_kwargs)
+    trainer.fit(module, DataLoader(_Pairs(12), batch_size=2))  # 6 batches per epoch
+    assert length.length is not None
+    assert module.backbone.total_steps == length.length.optimizer_steps()
+    assert module.backbone.total_steps == int(module.backbone.num_updates)
+
+
 def test_teacher_updates_once_per_optimizer_step_under_accumulation() -> None:
     module = _byol_module()
     teacher0 = [p.detach().clone() for p in module.backbone.teacher.parameters()]

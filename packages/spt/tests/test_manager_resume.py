@@ -12,7 +12,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 import spt
-from spt.ema import TeacherStudent, TeacherStudentCallback
+import spt_optim
+from spt.ema import TeacherStudent
 from spt_module.testing import RandomDictDataset, classification_forward, make_trainer
 
 
@@ -63,7 +64,7 @@ def _run(run_dir: Path, crash_at: int | None = None, every: int = 4) -> pl.Train
     probe = spt.callbacks.OnlineProbe(
         module, name="probe", input="embedding", target="label", probe=nn.Linear(16, 3)
     )
-    callbacks: list[pl.Callback] = [probe, TeacherStudentCallback()]
+    callbacks: list[pl.Callback] = [probe, spt.callbacks.TeacherStudentCallback()]
     if crash_at is not None:
         callbacks.append(CrashAt(crash_at))
     trainer = make_trainer(max_epochs=3, callbacks=callbacks)
@@ -123,3 +124,59 @@ def test_resume_equals_uninterrupted_run(
         k: v for k, v in straight_run["callbacks"].items() if not k.startswith("RunCheckpoint")
     }
     _assert_equal(expected, callbacks, "callbacks")
+
+
+class PlainLightningModule(pl.LightningModule):
+    """Automatic optimization, one optimizer from ``spt_optim.configure_optimizers``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(8, 16), nn.Dropout(0.3), nn.ReLU(), nn.Linear(16, 3))
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        return nn.functional.cross_entropy(self.net(batch["x"]), batch["label"])
+
+    def configure_optimizers(self) -> Any:
+        return spt_optim.configure_optimizers(
+            self,
+            {
+                "optimizer": {"type": "AdamW", "lr": 1e-2},
+                "scheduler": {"type": "CosineAnnealingLR"},
+            },
+        )
+
+
+def _run_plain(run_dir: Path, crash_at: int | None = None) -> pl.Trainer:
+    torch.manual_seed(0)
+    module = PlainLightningModule()
+    train = DataLoader(NoisyDataset(40), batch_size=8, shuffle=True)  # 5 steps per epoch
+    callbacks: list[pl.Callback] = [] if crash_at is None else [CrashAt(crash_at)]
+    trainer = make_trainer(max_epochs=3, callbacks=callbacks)
+    manager = spt.Manager(
+        trainer=trainer,
+        module=module,
+        data=spt.data.DataModule(train=train),
+        seed=0,
+        run_dir=run_dir,
+        ckpt_every_n_steps=4,
+        save_backbone=False,
+    )
+    manager()
+    return trainer
+
+
+def test_plain_lightning_module_resumes_mid_epoch_exactly(tmp_path: Path) -> None:
+    # The train loader is built for the cosine schedule's length before Lightning restores
+    # the checkpoint; spt_optim has Lightning build it again so it gets its position back.
+    straight_dir, crashed_dir = tmp_path / "straight", tmp_path / "crashed"
+    _run_plain(straight_dir)
+    straight = torch.load(straight_dir / "checkpoints/last.ckpt", weights_only=True)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        _run_plain(crashed_dir, crash_at=6)
+    saved = torch.load(crashed_dir / "checkpoints/last.ckpt", weights_only=True)
+    assert saved["global_step"] == 4  # batch 4 of 5: in the middle of the first epoch
+    resumed = _run_plain(crashed_dir)
+    assert resumed.global_step == 15
+    b = torch.load(crashed_dir / "checkpoints/last.ckpt", weights_only=True)
+    for key in ("state_dict", "optimizer_states", "lr_schedulers", "global_step", "epoch"):
+        _assert_equal(straight[key], b[key], key)

@@ -1,27 +1,51 @@
 """Exact mid-epoch resume: a train loader whose position and random state are in the checkpoint.
 
-Lightning saves the state of any train loader with ``state_dict``/``load_state_dict`` in the
-fit loop's checkpoint and restores it when it resumes mid-epoch. :class:`ResumableLoader`
-wraps a ``DataLoader`` and records: the random state (torch, CUDA, NumPy, ``random``) right
-before the epoch's iterator was created (it fixes the shuffling order and the worker seeds),
-the random state before the last batch was fetched, how many batches it handed out, and the
-random state when the checkpoint was written. On resume it replays the epoch's order, skips the
-batches already trained on (re-fetching a look-ahead batch under its original random state when
-Lightning prefetched one, which it does only for loaders without a length) and then continues
-from the saved state, so the run is the same as one never interrupted (with ``num_workers=0``
-or non-persistent workers).
+Lightning saves the state of a train loader that has ``state_dict``/``load_state_dict`` in
+the fit loop's part of the checkpoint, and hands it back when it resumes mid-epoch.
+:class:`ResumableLoader` wraps a ``DataLoader`` so that this state is enough to continue
+the epoch exactly. It records:
+
+- the random state (torch, CUDA, NumPy, ``random``) right before the epoch's iterator was
+  created, which fixes the shuffling order and the worker seeds;
+- the random state before the last batch was fetched;
+- how many batches it handed out;
+- the random state when the checkpoint was written.
+
+On resume it replays the epoch's order, skips the batches already trained on (fetching a
+look-ahead batch again under its original random state when Lightning prefetched one, which
+it does only for loaders without a length) and continues from the saved random state. The
+run is then the same as one never interrupted, with ``num_workers=0`` or non-persistent
+workers.
+
+Lightning hands the state over only to a loader it builds after restoring the checkpoint.
+When ``configure_optimizers`` reads the run's length, Lightning has built the loader before
+the restore; ``spt_optim.TrainingLength.from_trainer`` then makes Lightning build it again
+after the restore (see ``spt_optim._lightning.reset_train_loader``), for ``spt.Module`` and
+for any LightningModule that uses ``spt_optim.configure_optimizers``.
+
+Examples:
+    >>> loader = ResumableLoader(range(4))
+    >>> batches = iter(loader)
+    >>> next(batches), next(batches)
+    (0, 1)
+    >>> state = loader.state_dict()
+    >>> resumed = ResumableLoader(range(4))
+    >>> resumed.load_state_dict(state)
+    >>> list(resumed)
+    [2, 3]
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import lightning as pl
 import numpy as np
 import torch
+
+__all__ = ["ResumableDataModule", "ResumableLoader", "capture_rng", "restore_rng"]
 
 
 def capture_rng() -> dict[str, Any]:
@@ -160,30 +184,17 @@ class ResumableLoader:
         self._pending = state_dict
 
 
-def loader_state_from_checkpoint(path: str | Path) -> dict[str, Any] | None:
-    """The :class:`ResumableLoader` state inside a Lightning checkpoint, or ``None``."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    fit_loop = checkpoint.get("loops", {}).get("fit_loop", {})
-    for state in fit_loop.get("state_dict", {}).get("combined_loader", []):
-        if isinstance(state, dict) and "epoch_rng" in state and "yielded" in state:
-            return state
-    return None
-
-
 class ResumableDataModule(pl.LightningDataModule):
     """A DataModule that serves ``inner``'s loaders, its train loader as a :class:`ResumableLoader`.
 
     Every other attribute (``gpu_transform``, ...) and hook is that of ``inner``.
     """
 
-    def __init__(
-        self, inner: pl.LightningDataModule, resume_state: dict[str, Any] | None = None
-    ) -> None:
+    def __init__(self, inner: pl.LightningDataModule) -> None:
         super().__init__()
         self.inner = inner
         self._train: ResumableLoader | None = None
         self._train_source: Any = None
-        self._resume_state = resume_state
         from lightning.pytorch.utilities.model_helpers import is_overridden
 
         hooks = [f"{stage}_dataloader" for stage in ("train", "val", "test", "predict")]
@@ -196,7 +207,7 @@ class ResumableDataModule(pl.LightningDataModule):
                 setattr(self, hook, getattr(super(), hook))
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("inner", "_train", "_train_source", "_resume_state"):
+        if name in ("inner", "_train", "_train_source"):
             raise AttributeError(name)
         return getattr(self.inner, name)
 
@@ -213,12 +224,6 @@ class ResumableDataModule(pl.LightningDataModule):
         source = self.inner.train_dataloader()
         if self._train is None or source is not self._train_source:
             self._train, self._train_source = ResumableLoader(source), source
-            if self._resume_state is not None:
-                # Lightning builds the train loader before it restores the loops when
-                # configure_optimizers reads trainer.estimated_stepping_batches, and then never
-                # hands the loader its state: the Manager passes it here instead.
-                self._train.load_state_dict(self._resume_state)
-                self._resume_state = None
         return self._train
 
     def val_dataloader(self) -> Any:

@@ -1,25 +1,17 @@
-"""Online probes, kNN and representation monitors: ``spt.callbacks`` is ``spt_callbacks``."""
+"""Online probes, kNN, representation monitors and the EMA teacher callback.
 
-from __future__ import annotations
+``spt.callbacks`` is ``spt_callbacks`` plus :class:`spt.ema.TeacherStudentCallback`.
+"""
 
-import importlib
-from typing import Any
+from typing import TYPE_CHECKING
 
-from spt_callbacks import *  # noqa: F403
-from spt_callbacks import __all__ as __all__
+from spt._reexport import reexport
 
+if TYPE_CHECKING:
+    from spt.ema import TeacherStudentCallback
+    from spt_callbacks import *  # noqa: F403
+    from spt_callbacks import __all__ as _member_all
 
-def __getattr__(name: str) -> Any:
-    # Submodules and names not in spt_callbacks.__all__ (e.g. ``spt.callbacks.<submodule>``).
-    if name.startswith(
-        "__"
-    ):  # never borrow __path__ & co.: spt.callbacks is a module, not a package
-        raise AttributeError(name)
-    package = importlib.import_module("spt_callbacks")
-    try:
-        return getattr(package, name)
-    except AttributeError:
-        try:
-            return importlib.import_module(f"spt_callbacks.{name}")
-        except ModuleNotFoundError:
-            raise AttributeError(f"module 'spt.callbacks' has no attribute {name!r}") from None
+    __all__ = [*_member_all, "TeacherStudentCallback"]
+
+__getattr__ = reexport(globals(), "spt_callbacks", extra={"TeacherStudentCallback": "spt.ema"})

@@ -14,6 +14,7 @@ import lightning as pl
 from lightning.pytorch.callbacks import Checkpoint
 from typing_extensions import override
 
+from spt._lightning import cluster_environment, is_last_batch
 from spt._resume import capture_rng, restore_rng
 
 log = logging.getLogger("spt")
@@ -42,10 +43,7 @@ def slurm_settings(trainer: pl.Trainer) -> dict[str, Any]:
     """
     from lightning.fabric.plugins.environments.slurm import SLURMEnvironment
 
-    environment = getattr(trainer.strategy, "cluster_environment", None)
-    if environment is None:
-        environment = getattr(trainer, "_accelerator_connector", None)
-        environment = getattr(environment, "cluster_environment", None)
+    environment = cluster_environment(trainer)
     if not isinstance(environment, SLURMEnvironment):
         return {}
     requeue_signal = environment.requeue_signal or signal.SIGUSR1
@@ -144,7 +142,7 @@ class RunCheckpoint(Checkpoint):
         due = (
             self.every_n_steps and step % self.every_n_steps == 0 and step != self._last_saved_step
         )
-        if trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+        if is_last_batch(trainer):
             # Lightning resumes a checkpoint written on an epoch's last batch one epoch short:
             # write it at the end of the epoch instead (after validation, as Lightning's own).
             self._due_at_epoch_end = bool(due)

@@ -168,35 +168,16 @@ class TeacherStudent(nn.Module):
 
 
 def _optimizer_steps(module: nn.Module, frequency: int) -> int | None:
-    """Optimizer steps of the run of ``module``'s trainer, or None when unknown."""
-    from spt_optim import TrainingLength
+    """Steps of an optimizer of ``module`` in its run (``spt_optim``'s length), or None."""
+    from spt_optim import length_from_module
 
-    trainer = getattr(module, "_trainer", None)
-    if trainer is None:
+    length = length_from_module(module)
+    if length is None:
         return None
-    # spt_module.Module takes accumulation over from the Trainer (which then counts batches).
-    settings = getattr(module, "trainer_settings", None)
-    accumulate = int(
-        getattr(settings, "accumulate_grad_batches", None) or trainer.accumulate_grad_batches
-    )
-    estimated = trainer.estimated_stepping_batches
-    per_epoch = trainer.num_training_batches
-    total = None
-    if math.isfinite(estimated) and estimated > 0:
-        total = int(estimated) * int(trainer.accumulate_grad_batches)
-    length = TrainingLength(
-        total_batches=total,
-        max_epochs=trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else None,
-        batches_per_epoch=int(per_epoch) if math.isfinite(per_epoch) and per_epoch else None,
-        accumulate_grad_batches=accumulate,
-    )
     try:
-        steps = length.optimizer_steps(frequency)
-    except ValueError:
+        return length.optimizer_steps(frequency)
+    except ValueError:  # the run's length is unknown (an iterable without a length)
         return None
-    if trainer.max_steps is not None and trainer.max_steps > 0:
-        steps = min(steps, trainer.max_steps)
-    return steps
 
 
 def attach_teacher_updates(module: nn.Module) -> list[TeacherStudent]:

@@ -15,7 +15,7 @@ import lightning as pl
 import torch
 from torch import nn
 
-from spt._resume import ResumableDataModule, loader_state_from_checkpoint
+from spt._resume import ResumableDataModule
 from spt.checkpoint import RunCheckpoint, slurm_settings
 
 log = logging.getLogger("spt")
@@ -34,20 +34,26 @@ def _default_run_dir() -> Path:
 class Manager:
     """Runs ``trainer.fit(module, data)`` as a resumable, logged, checkpointed job.
 
-    What it does, in order: seeds everything (``lightning.seed_everything(seed, workers=True)``)
-    when ``seed`` is given; builds the Trainer when ``trainer`` is a dict of its arguments;
-    replaces Lightning's implicit default logger with a CSV logger in the run directory (a
-    logger you passed, or ``logger=False``, is kept) and adds a Weights & Biases logger when
-    ``wandb`` is given (``WANDB_MODE=offline`` works); adds one callback,
-    :class:`spt.checkpoint.RunCheckpoint` (atomic writes of ``ckpt_path`` every
-    ``ckpt_every_n_steps`` steps, at the end, and on SIGUSR1/SIGTERM with a SLURM requeue),
-    and logs it; resumes from ``ckpt_path`` when that file exists; trains; prints a table of
-    the final metrics.
+    Calling the Manager does, in order:
 
-    Resume is exact in a single process: the train loader is served through
-    :class:`spt._resume.ResumableLoader`, so the shuffling order, the position in the epoch and
-    the random states are in the checkpoint along with the parameters, optimizer, scheduler,
-    callback states and global step. Checkpoints are loaded with ``weights_only=True``.
+    1. seeds everything (``lightning.seed_everything(seed, workers=True)``) when ``seed`` is
+       given;
+    2. builds the Trainer when ``trainer`` is a dict of its arguments;
+    3. replaces Lightning's implicit default logger with a CSV logger in the run directory
+       (a logger you passed, or ``logger=False``, is kept) and adds a Weights & Biases logger
+       when ``wandb`` is given (``WANDB_MODE=offline`` works);
+    4. adds one callback, :class:`spt.checkpoint.RunCheckpoint` (atomic writes of
+       ``ckpt_path`` every ``ckpt_every_n_steps`` steps, at the end, and on SIGUSR1/SIGTERM
+       with a SLURM requeue), and logs it;
+    5. resumes from ``ckpt_path`` when that file exists, trains, and prints a table of the
+       final metrics.
+
+    Resume is exact in a single process. The train loader is served through
+    :class:`spt._resume.ResumableLoader`, so the shuffling order, the position in the epoch
+    and the random states are in the checkpoint along with the parameters, optimizer,
+    scheduler, callback states and global step (``docs/manager.md`` has the table of who
+    saves what). Checkpoints are loaded with ``weights_only=True``. With several processes the
+    loader is not wrapped: a resume continues at the saved epoch, not at the saved batch.
 
     Args:
         trainer: A ``lightning.Trainer``, or a dict of its arguments.
@@ -65,6 +71,9 @@ class Manager:
         save_backbone: At the end, write ``module.backbone``'s weights to
             ``run_dir/backbone.pt`` (when the module has a ``backbone``); load them into a fresh
             network with :func:`load_backbone`.
+
+    Raises:
+        TypeError: If ``trainer``, ``module`` or ``data`` is not of the types above.
 
     Examples:
         >>> manager = Manager(trainer=trainer, module=module, data=data, seed=0)  # doctest: +SKIP
@@ -144,8 +153,7 @@ class Manager:
             log.info("spt.Manager: resuming from %s", resume)
         data: pl.LightningDataModule = self.data
         if trainer.world_size == 1:
-            state = loader_state_from_checkpoint(resume) if resume is not None else None
-            data = ResumableDataModule(self.data, resume_state=state)
+            data = ResumableDataModule(self.data)
         else:
             log.warning(
                 "spt.Manager: %d processes: resume restores the epoch but not the position in it",

@@ -4,20 +4,45 @@ Each reads named components of the module (``self.backbone``, ``self.projector``
 handles a multi-view training batch (a list of view dicts, as ``MultiViewTransform`` yields) or
 a single dict batch (views folded by ``sample_idx``; or one view for validation), returning
 ``embedding`` and ``label`` for the callbacks and ``loss`` when it can be computed.
+
+Every method has two names for the same function: the short one that code ported from
+stable-pretraining uses (``spt.forward.simclr``) and the explicit one
+(``spt.forward.simclr_forward``). The files that define them have private names, so
+``spt.forward.byol`` is always the function, never a submodule.
+
+Examples:
+    >>> import spt
+    >>> spt.forward.byol is spt.forward.byol_forward
+    True
 """
 
-from spt.forward.byol import byol_forward
-from spt.forward.dino import dino_forward
-from spt.forward.joint_embedding import barlow_twins_forward, simclr_forward, vicreg_forward
-from spt.forward.mae import mae_forward
-from spt.forward.supervised import supervised_forward
+from spt.forward._byol import byol_forward
+from spt.forward._dino import dino_forward
+from spt.forward._joint_embedding import barlow_twins_forward, simclr_forward, vicreg_forward
+from spt.forward._mae import mae_forward
+from spt.forward._supervised import supervised_forward
+
+barlow_twins = barlow_twins_forward
+byol = byol_forward
+dino = dino_forward
+mae = mae_forward
+simclr = simclr_forward
+supervised = supervised_forward
+vicreg = vicreg_forward
 
 __all__ = [
+    "barlow_twins",
     "barlow_twins_forward",
+    "byol",
     "byol_forward",
+    "dino",
     "dino_forward",
+    "mae",
     "mae_forward",
+    "simclr",
     "simclr_forward",
+    "supervised",
     "supervised_forward",
+    "vicreg",
     "vicreg_forward",
 ]

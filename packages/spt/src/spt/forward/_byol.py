@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from spt._lightning import attached_trainer
 from spt.ema import TeacherStudent, attach_teacher_updates
 from spt.forward._views import (
     as_views,
@@ -28,7 +29,7 @@ def _teacher_student(self: Any, name: str, method: str) -> TeacherStudent:
 
 def attach_ema(self: Any, stage: str) -> None:
     """In fit, make the teachers follow the optimizer steps (see ``spt.ema``)."""
-    if stage == "fit" and getattr(self, "_trainer", None) is not None:
+    if stage == "fit" and attached_trainer(self) is not None:
         attach_teacher_updates(self)
 
 

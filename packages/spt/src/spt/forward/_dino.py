@@ -6,8 +6,9 @@ from typing import Any
 
 import torch
 
+from spt._lightning import attached_trainer
+from spt.forward._byol import _teacher_student, attach_ema
 from spt.forward._views import as_views, base_outputs, component, encode_views
-from spt.forward.byol import _teacher_student, attach_ema
 
 
 def dino_forward(self: Any, batch: Any, stage: str) -> dict[str, Any]:
@@ -42,7 +43,8 @@ def dino_forward(self: Any, batch: Any, stage: str) -> dict[str, Any]:
         teacher = encode_views(
             projector.forward_teacher, encode_views(backbone.forward_teacher, images[:n_global])
         )
-    epoch = int(getattr(self, "current_epoch", 0)) if getattr(self, "_trainer", None) else 0
+    trainer = attached_trainer(self)
+    epoch = trainer.current_epoch if trainer is not None else 0
     out["loss"] = loss_fn(student, teacher, epoch=epoch)
     if stage == "fit" and hasattr(loss_fn, "update_center"):
         loss_fn.update_center(teacher)
