@@ -1,6 +1,6 @@
 """Views per second of the CPU augmentation pipeline: spt_data.transforms against plain torchvision.
 
-The two-view SimCLR recipe of seed 002 at 32x32, from 32x32 PIL images (what
+The two-view SimCLR recipe for CIFAR-10 at 32x32, from 32x32 PIL images (what
 ``torchvision.datasets.CIFAR10`` hands out), in DataLoader workers, collated into batches:
 
   ours        FromTorchDataset + MultiViewTransform of two spt_data.transforms.Compose:
@@ -56,7 +56,7 @@ class PILImages(Dataset[tuple[Image.Image, int]]):
 
 
 def ours(base: Dataset[Any]) -> Dataset[Any]:
-    """Seed 002's SimCLR transform, as written there."""
+    """SimCLR's two CIFAR-10 views; the second adds solarization and smaller crops."""
 
     def view(scale: tuple[float, float], solarize: bool) -> transforms.Compose:
         ops: list[Any] = [
@@ -199,7 +199,7 @@ def main() -> None:
     ]
     cpu = platform.processor() or platform.machine()
     header = (
-        f"SimCLR two-view recipe (seed 002) at 32x32, batch {args.batch_size}; {cpu}, "
+        f"SimCLR two-view CIFAR-10 recipe at 32x32, batch {args.batch_size}; {cpu}, "
         f"{os.cpu_count()} cores, torch {torch.__version__}; median of {rounds} rounds "
         f"of {batches} batches"
     )

@@ -8,7 +8,7 @@ Three ways to make SSL views, same recipe:
   batch_wide  torchvision v2 applied to the whole batch tensor on the device: ONE random
               draw for the whole batch. Not a valid SSL pipeline; an upper bound.
 
-Recipes: SimCLR CIFAR-10 (seed 002, two views, 32x32 from 32x32, batch 512) and BYOL's
+Recipes: SimCLR CIFAR-10 (two views, 32x32 from 32x32, batch 512) and BYOL's
 ImageNet pair (224x224 from 256x256 sources, blur and solarize asymmetric).
 
 Usage:

@@ -3,7 +3,7 @@
   premade   the step on two views that already sit on the device as normalised floats
             (augmentation cost zero: the compute floor of the step).
   gpu_aug   the step on a uint8 batch on the device, augmented there by the two-view SimCLR
-            recipe of seed 002 (spt_data.gpu.MultiViewGPUTransform) inside the timed step.
+            CIFAR-10 recipe (spt_data.gpu.MultiViewGPUTransform) inside the timed step.
 
 The ratio premade_time / gpu_aug_time is the share of the compute floor this pipeline keeps
 (target >= 0.9 on a GPU). The step: CIFAR-style ResNet-18 (3x3 stem, no max-pool), a 2-layer

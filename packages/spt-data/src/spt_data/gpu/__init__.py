@@ -6,7 +6,7 @@ draw their parameters per sample, and take an optional ``torch.Generator`` (in t
 constructor, or ``generator=`` at call time) for reproducible draws. They run on CPU and
 CUDA; only torch and torchvision are imported.
 
-SimCLR's two CIFAR-10 recipes (seed 002), one-to-one::
+SimCLR's two CIFAR-10 views (the second one with solarization), one-to-one::
 
     from spt_data import static
     from spt_data.gpu import *

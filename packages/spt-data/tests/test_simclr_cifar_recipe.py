@@ -1,12 +1,12 @@
-"""Seed 002's SimCLR data snippets run as written, with CIFAR-10 replaced by a local stand-in.
+"""The two-view SimCLR recipe for CIFAR-10, on a local stand-in of CIFAR-10.
 
-``spt.data`` is spelled through a namespace here because the meta package is not a dependency
-of ``spt-data``; every other line of the snippets is the seed's. The GPU recipes at the end are
-the same two views written with ``spt_data.gpu``, op for op and parameter for parameter.
+The CPU recipe (crop, flip, colour jitter, grayscale, solarize on the second view, CIFAR-10
+normalisation) builds batches of two view dicts through ``FromTorchDataset`` and
+``DataModule``; the GPU recipe at the end is the same two views written with
+``spt_data.gpu``, op for op and parameter for parameter.
 """
 
 import pickle
-import types
 
 import pytest
 import torch
@@ -14,11 +14,8 @@ import torchvision
 from torchvision.transforms import v2
 
 import spt_data
-from spt_data import gpu
+from spt_data import gpu, static
 from spt_data import transforms as cpu
-
-spt = types.SimpleNamespace(data=spt_data)
-transforms = spt_data.transforms
 
 
 def cifar_stand_in(train: bool) -> torchvision.datasets.FakeData:
@@ -31,73 +28,45 @@ def cifar_stand_in(train: bool) -> torchvision.datasets.FakeData:
     )
 
 
-def seed_simclr_transform():
-    # Seed 002, "Complete Example", verbatim.
-    return transforms.MultiViewTransform(
-        [
-            transforms.Compose(
-                transforms.RGB(),
-                transforms.RandomResizedCrop((32, 32), scale=(0.2, 1.0)),
-                transforms.RandomHorizontalFlip(p=0.5),
-                transforms.ColorJitter(
-                    brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1, p=0.8
-                ),
-                transforms.RandomGrayscale(p=0.2),
-                transforms.ToImage(**spt.data.static.CIFAR10),
-            ),
-            # Second view with slightly different augmentations
-            transforms.Compose(
-                transforms.RGB(),
-                transforms.RandomResizedCrop((32, 32), scale=(0.08, 1.0)),
-                transforms.RandomHorizontalFlip(p=0.5),
-                transforms.ColorJitter(
-                    brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1, p=0.8
-                ),
-                transforms.RandomGrayscale(p=0.2),
-                transforms.RandomSolarize(threshold=0.5, p=0.2),
-                transforms.ToImage(**spt.data.static.CIFAR10),
-            ),
-        ]
+def cpu_view(scale: tuple[float, float], solarize: bool) -> cpu.Compose:
+    """One SimCLR view on PIL images; the second view adds solarization and smaller crops."""
+    steps = [
+        cpu.RGB(),
+        cpu.RandomResizedCrop((32, 32), scale=scale),
+        cpu.RandomHorizontalFlip(p=0.5),
+        cpu.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1, p=0.8),
+        cpu.RandomGrayscale(p=0.2),
+    ]
+    if solarize:
+        steps.append(cpu.RandomSolarize(threshold=0.5, p=0.2))
+    return cpu.Compose(*steps, cpu.ToImage(**static.CIFAR10))
+
+
+def cpu_simclr_transform() -> cpu.MultiViewTransform:
+    return cpu.MultiViewTransform(
+        [cpu_view((0.2, 1.0), solarize=False), cpu_view((0.08, 1.0), solarize=True)]
     )
 
 
-def seed_data():
-    simclr_transform = seed_simclr_transform()
-    cifar_train = cifar_stand_in(train=True)
-    cifar_val = cifar_stand_in(train=False)
-
-    train_dataset = spt.data.FromTorchDataset(
-        cifar_train,
-        names=["image", "label"],  # Convert tuple to dictionary
-        transform=simclr_transform,
+def cifar_datamodule() -> spt_data.DataModule:
+    """Two-view training batches of 8 (shuffled, last batch dropped), one-view validation."""
+    train = spt_data.FromTorchDataset(
+        cifar_stand_in(train=True), names=["image", "label"], transform=cpu_simclr_transform()
     )
-
-    val_dataset = spt.data.FromTorchDataset(
-        cifar_val,
+    val = spt_data.FromTorchDataset(
+        cifar_stand_in(train=False),
         names=["image", "label"],
-        transform=transforms.Compose(
-            transforms.RGB(),
-            transforms.Resize((32, 32)),
-            transforms.ToImage(**spt.data.static.CIFAR10),
-        ),
+        transform=cpu.Compose(cpu.RGB(), cpu.Resize((32, 32)), cpu.ToImage(**static.CIFAR10)),
+    )
+    loader = torch.utils.data.DataLoader
+    return spt_data.DataModule(
+        train=loader(train, batch_size=8, num_workers=0, drop_last=True, shuffle=True),
+        val=loader(val, batch_size=8, num_workers=0),
     )
 
-    train_dataloader = torch.utils.data.DataLoader(
-        dataset=train_dataset,
-        batch_size=8,
-        num_workers=0,
-        drop_last=True,
-        shuffle=True,  # Simple shuffle, no RepeatedRandomSampler needed
-    )
 
-    val_dataloader = torch.utils.data.DataLoader(dataset=val_dataset, batch_size=8, num_workers=0)
-
-    return spt.data.DataModule(train=train_dataloader, val=val_dataloader)
-
-
-def test_seed_training_batch_is_a_list_of_two_batched_view_dicts():
-    data = seed_data()
-    batch = next(iter(data.train_dataloader()))
+def test_training_batch_is_a_list_of_two_batched_view_dicts():
+    batch = next(iter(cifar_datamodule().train_dataloader()))
     assert isinstance(batch, list)
     assert len(batch) == 2
     for view in batch:
@@ -114,15 +83,15 @@ def test_seed_training_batch_is_a_list_of_two_batched_view_dicts():
     assert batch[0]["image"].min() < -0.5
 
 
-def test_seed_validation_batch_is_one_normalised_dict():
-    batch = next(iter(seed_data().val_dataloader()))
+def test_validation_batch_is_one_normalised_dict():
+    batch = next(iter(cifar_datamodule().val_dataloader()))
     assert isinstance(batch, dict)
     assert batch["image"].shape == (8, 3, 32, 32)
     assert batch["sample_idx"].tolist() == list(range(8))
 
 
 def test_folding_the_concatenated_views_recovers_each_view():
-    batch = next(iter(seed_data().train_dataloader()))
+    batch = next(iter(cifar_datamodule().train_dataloader()))
     images = torch.cat([v["image"] for v in batch])  # (2B, 3, 32, 32)
     idx = torch.cat([v["sample_idx"] for v in batch])
     folded = spt_data.fold_views(images, idx)
@@ -130,14 +99,14 @@ def test_folding_the_concatenated_views_recovers_each_view():
     assert torch.equal(folded[1], batch[1]["image"])
 
 
-def test_seed_transform_pickles_for_spawned_workers():
-    restored = pickle.loads(pickle.dumps(seed_simclr_transform()))
+def test_simclr_transform_pickles_for_spawned_workers():
+    restored = pickle.loads(pickle.dumps(cpu_simclr_transform()))
     sample = {"image": cifar_stand_in(train=True)[0][0], "label": 1, "sample_idx": 0}
     assert [v["image"].shape for v in restored(sample)] == [(3, 32, 32), (3, 32, 32)]
 
 
 def gpu_simclr_transform():
-    """The seed's two views as GPU recipes: one GPU op per CPU op (RGB: the images already are)."""
+    """The two views as GPU recipes: one GPU op per CPU op (RGB: the images already are)."""
     return gpu.MultiViewGPUTransform(
         [
             gpu.GPUCompose(
@@ -145,7 +114,7 @@ def gpu_simclr_transform():
                 gpu.RandomHorizontalFlip(p=0.5),
                 gpu.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1, p=0.8),
                 gpu.RandomGrayscale(p=0.2),
-                gpu.Normalize(**spt.data.static.CIFAR10),
+                gpu.Normalize(**static.CIFAR10),
             ),
             gpu.GPUCompose(
                 gpu.RandomResizedCrop((32, 32), scale=(0.08, 1.0)),
@@ -153,7 +122,7 @@ def gpu_simclr_transform():
                 gpu.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1, p=0.8),
                 gpu.RandomGrayscale(p=0.2),
                 gpu.RandomSolarize(threshold=0.5, p=0.2),
-                gpu.Normalize(**spt.data.static.CIFAR10),
+                gpu.Normalize(**static.CIFAR10),
             ),
         ]
     )
@@ -208,9 +177,9 @@ def rounded(params):
 
 
 @pytest.mark.parametrize("view", [0, 1])
-def test_gpu_recipe_matches_the_seed_recipe_op_for_op(view):
+def test_gpu_recipe_matches_the_cpu_recipe_op_for_op(view):
     cpu_ops = [
-        t for t in seed_simclr_transform().transforms[view].transforms if not isinstance(t, cpu.RGB)
+        t for t in cpu_simclr_transform().transforms[view].transforms if not isinstance(t, cpu.RGB)
     ]
     gpu_ops = list(gpu_simclr_transform().views[view].ops)
     assert [rounded(cpu_parameters(t)) for t in cpu_ops] == [
@@ -221,12 +190,12 @@ def test_gpu_recipe_matches_the_seed_recipe_op_for_op(view):
 def test_gpu_recipe_on_a_uint8_batch_gives_the_same_batch_structure():
     stand_in = cifar_stand_in(train=True)
     # uint8 path: the CPU only decodes (PIL -> uint8 tensor); augmentation runs on the batch
-    uint8 = spt.data.FromTorchDataset(
-        stand_in, names=["image", "label"], transform=transforms.DictTransform(v2.PILToTensor())
+    uint8 = spt_data.FromTorchDataset(
+        stand_in, names=["image", "label"], transform=cpu.DictTransform(v2.PILToTensor())
     )
     batch = next(iter(gpu.uint8_loader(uint8, batch_size=8, shuffle=False)))
     views = gpu_simclr_transform()(batch)
-    cpu_batch = next(iter(seed_data().train_dataloader()))
+    cpu_batch = next(iter(cifar_datamodule().train_dataloader()))
     assert len(views) == len(cpu_batch) == 2
     for ours, theirs in zip(views, cpu_batch, strict=True):
         assert set(ours) == set(theirs)
@@ -236,7 +205,7 @@ def test_gpu_recipe_on_a_uint8_batch_gives_the_same_batch_structure():
 
 @pytest.mark.parametrize("view", [0, 1])
 def test_from_cpu_builds_the_same_recipe_as_written_by_hand(view):
-    converted = gpu.from_cpu(seed_simclr_transform())
+    converted = gpu.from_cpu(cpu_simclr_transform())
     assert isinstance(converted, gpu.MultiViewGPUTransform)
     by_hand = gpu_simclr_transform()
     assert [rounded(gpu_parameters(op)) for op in converted.views[view].ops] == [
@@ -245,9 +214,9 @@ def test_from_cpu_builds_the_same_recipe_as_written_by_hand(view):
 
 
 def test_from_cpu_converts_blur_key_and_unnormalised_to_image():
-    recipe = transforms.Compose(
-        transforms.GaussianBlur(kernel_size=(3, 5), sigma=(0.5, 1.5), p=0.3, key="pixels"),
-        transforms.ToImage(key="pixels"),
+    recipe = cpu.Compose(
+        cpu.GaussianBlur(kernel_size=(3, 5), sigma=(0.5, 1.5), p=0.3, key="pixels"),
+        cpu.ToImage(key="pixels"),
     )
     converted = gpu.from_cpu(recipe)
     blur, to_float = converted.ops
@@ -260,4 +229,4 @@ def test_from_cpu_converts_blur_key_and_unnormalised_to_image():
 
 def test_from_cpu_names_the_transform_without_a_device_op():
     with pytest.raises(ValueError, match=r"no device op for CenterCrop.*supported: Compose"):
-        gpu.from_cpu(transforms.Compose(transforms.CenterCrop(8), transforms.ToImage()))
+        gpu.from_cpu(cpu.Compose(cpu.CenterCrop(8), cpu.ToImage()))
