@@ -17,7 +17,21 @@ import spt
 from spt._reexport import reexport
 from spt_module.testing import make_trainer
 
-METHODS = ["simclr", "byol", "vicreg", "barlow_twins", "dino", "supervised", "mae"]
+METHODS = [
+    "simclr",
+    "byol",
+    "vicreg",
+    "barlow_twins",
+    "dino",
+    "supervised",
+    "mae",
+    "swav",
+    "nnclr",
+    "moco_v2",
+    "moco_v3",
+    "simsiam",
+    "supcon",
+]
 
 
 @pytest.mark.parametrize("method", METHODS)

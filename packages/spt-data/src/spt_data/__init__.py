@@ -12,7 +12,7 @@ Examples:
 
 from typing import TYPE_CHECKING, Any
 
-from spt_data import gpu, static, transforms
+from spt_data import gpu, recipes, static, transforms
 from spt_data.datasets import DictDataset, FromTorchDataset, SampleDataset
 from spt_data.digits import digits
 from spt_data.fold_views import fold_views
@@ -36,6 +36,7 @@ __all__ = [
     "digits",
     "fold_views",
     "gpu",
+    "recipes",
     "static",
     "synthetic_timeseries",
     "transforms",

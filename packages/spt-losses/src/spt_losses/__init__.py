@@ -3,8 +3,14 @@
 from spt_losses.barlow_twins import BarlowTwinsLoss
 from spt_losses.dino import DINOLoss
 from spt_losses.mae import MAELoss
+from spt_losses.memory_bank import MemoryBank
+from spt_losses.moco import MoCoV2Loss, MoCoV3Loss
 from spt_losses.negative_cosine import NegativeCosineSimilarity
+from spt_losses.nnclr import NNCLRLoss, nearest_neighbours
 from spt_losses.ntxent import NTXEntLoss, NTXentLoss
+from spt_losses.sinkhorn import sinkhorn_knopp
+from spt_losses.supcon import SupConLoss
+from spt_losses.swav import Prototypes, SwAVLoss
 from spt_losses.vicreg import VICRegLoss
 
 __version__ = "0.1.0"
@@ -13,9 +19,18 @@ __all__: list[str] = [
     "BarlowTwinsLoss",
     "DINOLoss",
     "MAELoss",
+    "MemoryBank",
+    "MoCoV2Loss",
+    "MoCoV3Loss",
+    "NNCLRLoss",
     "NTXEntLoss",
     "NTXentLoss",
     "NegativeCosineSimilarity",
+    "Prototypes",
+    "SupConLoss",
+    "SwAVLoss",
     "VICRegLoss",
     "__version__",
+    "nearest_neighbours",
+    "sinkhorn_knopp",
 ]

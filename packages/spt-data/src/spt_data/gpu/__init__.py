@@ -24,7 +24,9 @@ SimCLR's two CIFAR-10 views (the second one with solarization), one-to-one::
     gpu_transform = MultiViewGPUTransform([recipe((0.2, 1.0), False), recipe((0.08, 1.0), True)])
     views = gpu_transform({"image": uint8_images, "label": labels})  # list of 2 dicts
 
-``from_cpu(cpu_recipe)`` builds the same thing from a recipe of ``spt_data.transforms``.
+``from_cpu(cpu_recipe)`` builds the same thing from a recipe of ``spt_data.transforms``;
+``MultiCropGPUTransform`` makes global views then smaller local ones (multi-crop), and
+``spt_data.recipes`` holds the papers' recipes (``recipes.swav(224, gpu=True)``).
 
 A DataModule or dataset exposes it as ``gpu_transform`` and feeds uint8 batches
 (``uint8_loader``); see ``spt_data.gpu.loading``.
@@ -38,6 +40,7 @@ from spt_data.gpu.crop import RandomResizedCrop, resized_crop
 from spt_data.gpu.flip import RandomHorizontalFlip
 from spt_data.gpu.grayscale import RandomGrayscale
 from spt_data.gpu.loading import transfer_batch, uint8_loader
+from spt_data.gpu.multicrop import MultiCropGPUTransform
 from spt_data.gpu.multiview import MultiViewGPUTransform
 from spt_data.gpu.normalize import Normalize, ToFloat
 from spt_data.gpu.solarize import RandomSolarize
@@ -46,6 +49,7 @@ __all__ = [
     "ColorJitter",
     "GPUCompose",
     "GaussianBlur",
+    "MultiCropGPUTransform",
     "MultiViewGPUTransform",
     "Normalize",
     "RandomGrayscale",

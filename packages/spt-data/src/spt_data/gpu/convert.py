@@ -14,6 +14,7 @@ from spt_data.gpu.compose import GPUCompose
 from spt_data.gpu.crop import RandomResizedCrop
 from spt_data.gpu.flip import RandomHorizontalFlip
 from spt_data.gpu.grayscale import RandomGrayscale
+from spt_data.gpu.multicrop import MultiCropGPUTransform
 from spt_data.gpu.multiview import MultiViewGPUTransform
 from spt_data.gpu.normalize import Normalize, ToFloat
 from spt_data.gpu.solarize import RandomSolarize
@@ -99,7 +100,8 @@ def from_cpu(transform: Any) -> GPUCompose | MultiViewGPUTransform:
         transform: A ``Compose``, a ``MultiViewTransform`` of them, or one transform.
 
     Returns:
-        A ``GPUCompose`` (or a ``MultiViewGPUTransform`` for a multi-view transform).
+        A ``GPUCompose`` (or a ``MultiViewGPUTransform`` for a multi-view transform, a
+        ``MultiCropGPUTransform`` for a ``MultiCropTransform``).
 
     Raises:
         ValueError: a transform has no device counterpart (``Resize``, ``CenterCrop``, a
@@ -120,6 +122,11 @@ def from_cpu(transform: Any) -> GPUCompose | MultiViewGPUTransform:
         keys = {view.key for view in views}
         if len(keys) > 1:
             raise ValueError(f"from_cpu: the views transform different keys {sorted(keys)}")
+        if isinstance(transform, cpu.MultiCropTransform):
+            n_global = transform.n_global
+            return MultiCropGPUTransform(
+                views[:n_global], views[n_global:], n_global, transform.n_local, key=views[0].key
+            )
         return MultiViewGPUTransform(views, key=views[0].key)
     return _compose(transform)
 

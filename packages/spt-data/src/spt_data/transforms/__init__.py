@@ -2,7 +2,8 @@
 
 Each transform reads and writes one key (``"image"`` by default) and passes every other key
 through; random ones take ``p``. ``Compose(*transforms)`` chains them and
-``MultiViewTransform`` makes a list of views.
+``MultiViewTransform`` makes a list of views (``MultiCropTransform``: global views, then
+smaller local ones).
 
 Examples:
     >>> from spt_data import static, transforms
@@ -20,6 +21,7 @@ from spt_data.transforms.blur import GaussianBlur
 from spt_data.transforms.color import RGB, ColorJitter, RandomGrayscale, RandomSolarize
 from spt_data.transforms.compose import Compose
 from spt_data.transforms.geometry import CenterCrop, RandomHorizontalFlip, RandomResizedCrop, Resize
+from spt_data.transforms.multi_crop import MultiCropTransform
 from spt_data.transforms.multi_view import MultiViewTransform
 from spt_data.transforms.to_image import ToImage
 
@@ -30,6 +32,7 @@ __all__ = [
     "Compose",
     "DictTransform",
     "GaussianBlur",
+    "MultiCropTransform",
     "MultiViewTransform",
     "RandomGrayscale",
     "RandomHorizontalFlip",

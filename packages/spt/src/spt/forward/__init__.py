@@ -20,14 +20,25 @@ from spt.forward._byol import byol_forward
 from spt.forward._dino import dino_forward
 from spt.forward._joint_embedding import barlow_twins_forward, simclr_forward, vicreg_forward
 from spt.forward._mae import mae_forward
+from spt.forward._moco import moco_v2_forward, moco_v3_forward
+from spt.forward._nnclr import nnclr_forward
+from spt.forward._simsiam import simsiam_forward
+from spt.forward._supcon import supcon_forward
 from spt.forward._supervised import supervised_forward
+from spt.forward._swav import swav_forward
 
 barlow_twins = barlow_twins_forward
 byol = byol_forward
 dino = dino_forward
 mae = mae_forward
+moco_v2 = moco_v2_forward
+moco_v3 = moco_v3_forward
+nnclr = nnclr_forward
 simclr = simclr_forward
+simsiam = simsiam_forward
+supcon = supcon_forward
 supervised = supervised_forward
+swav = swav_forward
 vicreg = vicreg_forward
 
 __all__ = [
@@ -39,10 +50,22 @@ __all__ = [
     "dino_forward",
     "mae",
     "mae_forward",
+    "moco_v2",
+    "moco_v2_forward",
+    "moco_v3",
+    "moco_v3_forward",
+    "nnclr",
+    "nnclr_forward",
     "simclr",
     "simclr_forward",
+    "simsiam",
+    "simsiam_forward",
+    "supcon",
+    "supcon_forward",
     "supervised",
     "supervised_forward",
+    "swav",
+    "swav_forward",
     "vicreg",
     "vicreg_forward",
 ]
