@@ -4,8 +4,10 @@ For each SSL objective (the example's ``ssl=`` config group), the example is com
 Hydra as the ``spt`` command composes it, built from its ``_target_`` entries and fitted; its
 ``LinearProbeEvaluation`` callback then fits a logistic regression on the frozen encoder's
 mean-pooled features and on those of a random-init encoder of the same config. The table
-gives both validation accuracies (4 classes: chance is 0.25), the wall time and the
-process CPU time of pretraining and of the probes.
+gives both validation accuracies (4 classes: chance is 0.25), the final validation top-1 of
+the example's ``OnlineProbe`` (a linear probe trained during fit on the module's detached
+pooled ``embedding``), the wall time and the process CPU time of pretraining and of the
+probes.
 
 torch runs on ``--threads`` threads (default 1): on a 2-core machine shared with other jobs,
 a second intra-op thread makes these small models many times slower, not faster.
@@ -75,11 +77,18 @@ def run_one(overrides: list[str]) -> dict[str, Any]:
         "final_train_loss": float(trainer.callback_metrics["train/loss"]),
         "pretrained_acc": probe.results["pretrained_acc"],
         "random_init_acc": probe.results["random_init_acc"],
+        "online_probe_acc": _online_probe_acc(trainer),
         "pretrain_wall_s": probe.results["pretrain_seconds"],
         "probe_wall_s": probe.results["probe_seconds"],
         "fit_wall_s": wall,
         "fit_cpu_s": cpu,
     }
+
+
+def _online_probe_acc(trainer: Any) -> float | None:
+    """The example's ``OnlineProbe`` top-1 at the last validation (None without the probe)."""
+    value = trainer.callback_metrics.get("online_probe/val/top1")
+    return None if value is None else float(value)
 
 
 def format_rows(rows: list[dict[str, Any]]) -> str:
@@ -93,6 +102,7 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
         "optimizer_steps",
         "pretrained_acc",
         "random_init_acc",
+        "online_probe_acc",
         "pretrain_wall_s",
         "probe_wall_s",
         "fit_wall_s",

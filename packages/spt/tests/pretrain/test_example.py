@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 
 from spt.backbone import TimeSeriesTransformer
 from spt.backbone.gru import TimeSeriesGRU
+from spt.callbacks import OnlineProbe
 from spt.pretrain import (
     LinearProbeEvaluation,
     SSLPretrainModule,
@@ -84,6 +85,10 @@ def test_example_fits_and_probes(compose_example: Any, capsys: pytest.CaptureFix
     )
     assert "random init" in capsys.readouterr().out
     assert trainer.global_step == 4  # 64 series / 16 per batch
+    (online,) = [c for c in callbacks if isinstance(c, OnlineProbe)]
+    assert (online.input, online.target) == ("embedding", "label")
+    assert online.probe[-1].in_features == cfg.encoder.d_model
+    assert 0.0 <= float(trainer.callback_metrics["online_probe/val/top1"]) <= 1.0
 
 
 @pytest.mark.slow
@@ -105,6 +110,7 @@ def test_spt_command_runs_the_example(tmp_path: Path) -> None:
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "probe/pretrained_acc" in done.stdout
+    assert "online_probe/val/top1" in done.stdout
     assert "random init" in done.stdout
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
 

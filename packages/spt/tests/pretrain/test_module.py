@@ -52,7 +52,7 @@ def test_compute_loss_takes_timeseries_and_mask(make_config: Any, batch: dict[st
 def test_forward_is_the_standard_batch_and_stage(make_config: Any, batch: dict[str, Any]) -> None:
     module = SSLPretrainModule(make_config())
     out = module(batch, "validate")
-    assert set(out) == {"loss", "mse_visible", "hidden_fraction", "label"}
+    assert set(out) == {"loss", "mse_visible", "hidden_fraction", "embedding", "label"}
     predicted = module(batch, "predict")
     assert set(predicted) == {"embedding", "label"}
     assert predicted["embedding"].shape == (8, 16)
@@ -88,10 +88,32 @@ def test_training_and_validation_steps_return_dicts(
     assert len(record.train) == 2
     assert len(record.val) == 1
     for out in record.train + record.val:
-        assert set(out) == {"loss", "mse_visible", "hidden_fraction", "label"}
+        assert set(out) == {"loss", "mse_visible", "hidden_fraction", "embedding", "label"}
         assert out["loss"].ndim == 0
         assert out["label"].shape == (16,)
+        assert out["embedding"].shape == (16, 16)
+        assert not out["embedding"].requires_grad
     assert trainer.global_step == 2  # one optimizer step per training batch
+
+
+@pytest.mark.parametrize("ssl", ["mae", "contrastive", "jepa"])
+def test_fit_embedding_is_the_eval_mode_pooled_features_and_draws_no_random_numbers(
+    make_config: Any, batch: dict[str, Any], ssl: str
+) -> None:
+    encoder = {**make_config()["encoder"], "dropout": 0.5}  # dropout would draw numbers
+    module = SSLPretrainModule(make_config(ssl=ssl, encoder=encoder))
+    module.train()
+    torch.manual_seed(7)
+    objective_only = module.objective.forward(module, batch, "fit")
+    after_objective = torch.random.get_rng_state()
+    torch.manual_seed(7)
+    out = module(batch, "fit")
+    assert torch.equal(torch.random.get_rng_state(), after_objective)
+    for key, value in objective_only.items():  # the objective's keys keep their values
+        torch.testing.assert_close(out[key], value)
+    assert module.get_encoder().training  # its mode is restored
+    module.eval()
+    torch.testing.assert_close(out["embedding"], module.embed(batch["timeseries"], batch["mask"]))
 
 
 @pytest.mark.parametrize("ssl", ["mae", "contrastive", "jepa"])

@@ -80,9 +80,14 @@ class SSLPretrainModule(Module):
 
     @override
     def forward(self, batch: Any, stage: str) -> Any:
-        """The objective's step dict ``{"loss", **metrics, "label"?}``, logged under the stage.
+        """The objective's step dict ``{"loss", **metrics, "embedding", "label"?}``, logged.
 
-        At the predict stage: ``{"embedding": (B, D), "label"?}``, the pooled encoder features.
+        ``embedding`` (B, D) is the detached encoder features of the whole series (no step
+        hidden), mean-pooled over observed steps and computed in eval mode (no dropout, no
+        random numbers drawn), what ``spt.callbacks.OnlineProbe(input="embedding")`` reads;
+        ``label`` is the batch's, when it has one (an objective that returns an
+        ``embedding`` of its own keeps it). At the predict stage only
+        ``{"embedding", "label"?}``.
         """
         if stage == "predict":
             return {
@@ -92,7 +97,19 @@ class SSLPretrainModule(Module):
         outputs = dict(super().forward(batch, stage))
         if attached_trainer(self) is not None:  # called by a Trainer's step: log
             self._log_outputs(outputs, stage, int(batch["timeseries"].shape[0]))
+        if "embedding" not in outputs:  # an objective's own embedding is kept
+            outputs["embedding"] = self._eval_embedding(batch["timeseries"], batch.get("mask"))
         return {**outputs, **_label(batch)}
+
+    def _eval_embedding(self, timeseries: Tensor, mask: Tensor | None) -> Tensor:
+        """:meth:`embed` with the encoder in eval mode, its training mode restored after."""
+        encoder = self.get_encoder()
+        was_training = encoder.training
+        encoder.eval()
+        try:
+            return self.embed(timeseries, mask)
+        finally:
+            encoder.train(was_training)
 
     def compute_loss(
         self, timeseries: Tensor, mask: Tensor | None = None
