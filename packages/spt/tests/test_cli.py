@@ -208,3 +208,36 @@ def test_supervised_digits_example_runs(tmp_path: Path, monkeypatch: pytest.Monk
     assert main(args) == 0
     saved = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=True)
     assert saved["global_step"] == 2
+
+
+def test_help_lists_the_subcommands(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for line in ("spt eval {knn,linear,finetune} CONFIG.yaml", "spt embed CONFIG.yaml", "spt plot"):
+        assert line in out
+
+
+@pytest.mark.parametrize(("command", "module"), [("embed", "spt.embed"), ("plot", "spt.plots")])
+def test_subcommands_reach_their_module_main_with_the_rest_of_the_arguments(
+    command: str, module: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    seen: list[list[str]] = []
+    monkeypatch.setattr(
+        importlib.import_module(module), "main", lambda argv: seen.append(argv) or 3
+    )
+    assert main([command, "a.yaml", "x=1"]) == 3
+    assert seen == [["a.yaml", "x=1"]]
+
+
+def test_eval_help_explains_the_protocols(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: spt eval {knn,linear,finetune} CONFIG.yaml")
+    assert "weights=" in out
+
+
+def test_eval_without_a_config_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", "knn"]) == 2
+    assert "no config file given" in capsys.readouterr().err

@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader
 import spt
 from spt.checkpoint import RunCheckpoint, atomic_save_checkpoint
 from spt.manager import load_backbone
+from spt.plots import TrainingCurves
 from spt_module.testing import RandomDictDataset, classification_forward, make_trainer
 
 
@@ -34,7 +35,7 @@ def _data() -> spt.data.DataModule:
     )
 
 
-def test_manager_adds_only_its_checkpoint_callback_and_logs_it(
+def test_manager_adds_only_its_checkpoint_and_curves_callbacks_and_logs_them(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     trainer = make_trainer(max_epochs=1)
@@ -42,7 +43,7 @@ def test_manager_adds_only_its_checkpoint_callback_and_logs_it(
     with caplog.at_level(logging.INFO, logger="spt"):
         spt.Manager(trainer=trainer, module=_module(), data=_data(), run_dir=tmp_path)()
     added = [c for c in trainer.callbacks if not any(c is b for b in before)]
-    assert [type(c) for c in added] == [RunCheckpoint]
+    assert [type(c) for c in added] == [RunCheckpoint, TrainingCurves]
     assert "RunCheckpoint" in caplog.text
     assert (tmp_path / "checkpoints/last.ckpt").is_file()
 
@@ -234,3 +235,65 @@ def test_checkpoint_follows_lightnings_slurm_environment(monkeypatch: pytest.Mon
     assert settings == {"signals": (signal.SIGUSR2, signal.SIGTERM), "requeue_command": None}
     checkpoint = RunCheckpoint("last.ckpt", **settings)
     assert "SIGUSR2/SIGTERM)" in repr(checkpoint)
+
+
+def _trained(tmp_path: Path) -> tuple[spt.Module, spt.data.DataModule]:
+    module, data = _module(), _data()
+    spt.Manager(trainer=make_trainer(max_epochs=1), module=module, data=data, run_dir=tmp_path)()
+    return module, data
+
+
+def test_validate_and_test_use_the_checkpoint_and_return_the_metrics(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trained, _ = _trained(tmp_path)
+    loader = DataLoader(RandomDictDataset(n=16, seed=1), batch_size=8)
+    data = spt.data.DataModule(val=loader, test=loader)
+    fresh = _module()
+    torch.nn.init.zeros_(fresh.head.weight)  # differs from the trained weights
+    manager = spt.Manager(trainer=make_trainer(), module=fresh, data=data, run_dir=tmp_path)
+    val = manager.validate()
+    test = manager.test()
+    assert set(val) == {"val/loss"}
+    assert set(test) == {"test/loss"}
+    assert val["val/loss"] == pytest.approx(test["test/loss"])  # same loader, same weights
+    torch.testing.assert_close(fresh.head.weight, trained.head.weight)  # loaded from the ckpt
+    assert "val/loss" in capsys.readouterr().out  # the table
+
+
+def test_validate_without_a_checkpoint_uses_the_module_as_it_is(tmp_path: Path) -> None:
+    module = _module()
+    before = module.head.weight.detach().clone()
+    data = spt.data.DataModule(val=DataLoader(RandomDictDataset(n=8), batch_size=8))
+    manager = spt.Manager(trainer=make_trainer(), module=module, data=data, run_dir=tmp_path)
+    assert "val/loss" in manager.validate()
+    torch.testing.assert_close(module.head.weight, before)
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_predict_returns_one_output_per_batch_from_the_checkpoint(tmp_path: Path) -> None:
+    trained, _ = _trained(tmp_path)
+    dataset = RandomDictDataset(n=12, seed=2)
+    data = spt.data.DataModule(predict=DataLoader(dataset, batch_size=5))
+    manager = spt.Manager(trainer=make_trainer(), module=_module(), data=data, run_dir=tmp_path)
+    outputs = manager.predict()
+    assert [len(o["logits"]) for o in outputs] == [5, 5, 2]
+    x = torch.stack([dataset[i]["x"] for i in range(12)])
+    expected = trained.head(trained.backbone(x))
+    torch.testing.assert_close(torch.cat([o["logits"] for o in outputs]), expected.detach())
+
+
+def test_weights_that_do_not_fit_list_the_missing_and_unexpected_keys(tmp_path: Path) -> None:
+    torch.save({"0.weight": torch.zeros(16, 8), "extra.bias": torch.zeros(2)}, tmp_path / "b.pt")
+    with pytest.raises(
+        ValueError, match=r"missing keys \[0.bias\], unexpected keys \[extra.bias\]"
+    ):
+        load_backbone(nn.Sequential(nn.Linear(8, 16)), tmp_path / "b.pt")
+
+
+def test_a_run_directory_loads_its_backbone_pt(tmp_path: Path) -> None:
+    trained, _ = _trained(tmp_path)
+    fresh = load_backbone(nn.Sequential(nn.Linear(8, 16), nn.ReLU()), tmp_path)
+    torch.testing.assert_close(fresh[0].weight, trained.backbone[0].weight)
+    with pytest.raises(FileNotFoundError, match=r"neither backbone\.pt nor checkpoints/last\.ckpt"):
+        load_backbone(fresh, tmp_path / "checkpoints")

@@ -16,8 +16,21 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from spt import backbone, callbacks, data, ema, forward, losses, optim
-    from spt.manager import Manager, save_backbone
+    from spt import (
+        backbone,
+        callbacks,
+        data,
+        ema,
+        embed,
+        eval,
+        forward,
+        losses,
+        methods,
+        optim,
+        plots,
+    )
+    from spt.export import load_backbone, save_backbone
+    from spt.manager import Manager
     from spt_module import Module
 
 __all__ = [
@@ -28,17 +41,36 @@ __all__ = [
     "callbacks",
     "data",
     "ema",
+    "embed",
+    "eval",
     "forward",
+    "load_backbone",
     "losses",
+    "methods",
     "optim",
+    "plots",
     "save_backbone",
 ]
 
-_SUBMODULES = {"backbone", "callbacks", "data", "ema", "forward", "losses", "optim", "cli"}
+_SUBMODULES = {
+    "backbone",
+    "callbacks",
+    "data",
+    "ema",
+    "embed",
+    "eval",
+    "forward",
+    "losses",
+    "methods",
+    "optim",
+    "plots",
+    "cli",
+}
 _OBJECTS = {
     "Module": ("spt_module", "Module"),
     "Manager": ("spt.manager", "Manager"),
-    "save_backbone": ("spt.manager", "save_backbone"),
+    "load_backbone": ("spt.export", "load_backbone"),
+    "save_backbone": ("spt.export", "save_backbone"),
 }
 
 

@@ -15,7 +15,7 @@ trusted input, like a Python script.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,18 @@ MANAGER_KEYS = ("seed", "run_dir", "ckpt_path", "ckpt_every_n_steps", "wandb", "
 
 class ConfigError(CompactHydraException):
     """A problem in a config file; the message names the file and the key."""
+
+
+def compose_config(config: str | Path, overrides: Sequence[str] = ()) -> DictConfig:
+    """``config`` composed by Hydra (defaults list and overrides applied), without running it.
+
+    Used by ``spt eval`` and ``spt embed``; no output directory is created.
+    """
+    from hydra import compose, initialize_config_dir
+
+    path = Path(config).resolve()
+    with initialize_config_dir(config_dir=str(path.parent), version_base="1.3"):
+        return compose(config_name=path.stem, overrides=list(overrides))
 
 
 def _walk_targets(node: Any, key: str) -> Iterator[tuple[str, Any]]:

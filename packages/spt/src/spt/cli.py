@@ -1,9 +1,10 @@
-"""The ``spt`` command: ``spt CONFIG.yaml [key=value ...] [-m]``.
+"""The ``spt`` command: ``spt CONFIG.yaml [key=value ...] [-m]``, and ``spt eval | embed | plot``.
 
 The YAML file is composed by Hydra (its folder is the config path, its name the config name),
 command-line overrides are applied, then :func:`spt._hydra.run_config` builds the Trainer,
 the Module, the data and the callbacks from their ``_target_`` entries and runs them with a
-:class:`spt.Manager`.
+:class:`spt.Manager`. The subcommands are dispatched to ``spt.eval.main``, ``spt.embed.main``
+and ``spt.plots.main``, each imported only when asked for.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["USAGE", "main"]
+__all__ = ["SUBCOMMANDS", "USAGE", "check_file", "main"]
 
 USAGE = """\
 usage: spt CONFIG.yaml [OVERRIDE ...] [-m | --multirun] [HYDRA FLAGS]
+       spt eval {knn,linear,finetune} CONFIG.yaml [OVERRIDE ...]
+       spt embed CONFIG.yaml [OVERRIDE ...]
+       spt plot RUN_DIR [RUN_DIR ...]
 
 Train what a YAML config describes: the sections trainer, module and data (and optionally
 callbacks) are built from their `_target_` entries with Hydra, and an spt.Manager runs the
@@ -34,8 +38,15 @@ Useful Hydra flags: --cfg job (print the composed config and exit), --info, --hy
 Runs go to Hydra's output directory (outputs/DATE/TIME, or multirun/... with -m) unless
 manager.run_dir is set; a run whose directory holds a checkpoint resumes from it.
 
+After a run: `spt eval` evaluates its saved backbone offline (kNN, linear, fine-tune),
+`spt embed` writes embeddings to disk, `spt plot` redraws (and compares) training curves;
+`spt eval --help` and the others print their own usage.
+
 A config's `_target_` imports and runs code: only run configs you trust.
 """
+
+SUBCOMMANDS = {"eval": "spt.eval", "embed": "spt.embed", "plot": "spt.plots"}
+"""Subcommand -> the module whose ``main(argv: list[str]) -> int`` runs it."""
 
 _HYDRA_HELP_FLAGS = ("--hydra-help", "--info", "-i", "--cfg", "-c", "--resolve", "--package", "-p")
 
@@ -56,7 +67,7 @@ def _split(argv: Sequence[str]) -> tuple[Path | None, list[str]]:
     return config, rest
 
 
-def _check_file(config: Path) -> str | None:
+def check_file(config: Path) -> str | None:
     """A message when the file is missing or not valid YAML, else ``None``."""
     if config.suffix not in (".yaml", ".yml"):
         return f"the config must be a .yaml file, got '{config}'"
@@ -83,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: The arguments after the program name (default ``sys.argv[1:]``).
     """
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in SUBCOMMANDS:
+        return _run_subcommand(args[0], args[1:])
     if not args or args[0] in ("-h", "--help") or (len(args) == 1 and args[0] == "help"):
         print(USAGE, end="")
         return 0 if args else 2
@@ -92,10 +105,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "-h" in rest or "--help" in rest:
         print(USAGE, end="")
         return 0
-    message = _check_file(config)
+    message = check_file(config)
     if message is not None:
         return _error(message)
     return _run_hydra(config.resolve(), rest, shown=str(config))
+
+
+def _run_subcommand(name: str, argv: list[str]) -> int:
+    import importlib
+
+    module = importlib.import_module(SUBCOMMANDS[name])
+    code = module.main(argv)
+    return int(code) if code is not None else 0
 
 
 def _log_once() -> None:

@@ -1,4 +1,5 @@
-"""The Manager: seed, run directory, loggers, checkpoint, exact resume, SLURM requeue, summary."""
+"""The Manager: seed, run directory, loggers, checkpoint, exact resume, SLURM requeue, summary;
+validate, test and predict with the same setup."""
 
 from __future__ import annotations
 
@@ -17,10 +18,18 @@ from torch import nn
 
 from spt._resume import ResumableDataModule
 from spt.checkpoint import RunCheckpoint, slurm_settings
+from spt.export import load_backbone, resolve_weights, save_backbone
 
 log = logging.getLogger("spt")
 
-__all__ = ["Manager", "load_backbone", "save_backbone"]
+__all__ = [
+    "Manager",
+    "load_backbone",
+    "resolve_weights",
+    "save_backbone",
+    "summary_table",
+    "wandb_logger",
+]
 
 
 def _default_run_dir() -> Path:
@@ -42,11 +51,15 @@ class Manager:
     3. replaces Lightning's implicit default logger with a CSV logger in the run directory
        (a logger you passed, or ``logger=False``, is kept) and adds a Weights & Biases logger
        when ``wandb`` is given (``WANDB_MODE=offline`` works);
-    4. adds one callback, :class:`spt.checkpoint.RunCheckpoint` (atomic writes of
-       ``ckpt_path`` every ``ckpt_every_n_steps`` steps, at the end, and on SIGUSR1/SIGTERM
-       with a SLURM requeue), and logs it;
+    4. adds two callbacks and logs them: :class:`spt.checkpoint.RunCheckpoint` (atomic writes
+       of ``ckpt_path`` every ``ckpt_every_n_steps`` steps, at the end, and on SIGUSR1/SIGTERM
+       with a SLURM requeue) and ``spt.plots.TrainingCurves`` (PNG curves of the CSV log at
+       the end of fit; it skips itself with one log line without matplotlib);
     5. resumes from ``ckpt_path`` when that file exists, trains, and prints a table of the
        final metrics.
+
+    :meth:`validate`, :meth:`test` and :meth:`predict` do steps 1 to 3 and run the Trainer's
+    stage of that name with the weights of ``ckpt_path`` when it exists.
 
     Resume is exact in a single process. The train loader is served through
     :class:`spt._resume.ResumableLoader`, so the shuffling order, the position in the epoch
@@ -126,12 +139,7 @@ class Manager:
 
     def __call__(self) -> dict[str, float]:
         """Train (resuming when a checkpoint exists) and return the final metrics."""
-        if self.seed is not None:
-            pl.seed_everything(self.seed, workers=True)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        trainer = self._build_trainer()
-        self.trainer = trainer
-        _ensure_log_handler()
+        trainer = self._setup()
         checkpoint = self.checkpoint_class(
             self.ckpt_path, self.ckpt_every_n_steps, **slurm_settings(trainer)
         )
@@ -141,16 +149,17 @@ class Manager:
             if not isinstance(c, RunCheckpoint)
         ]
         callbacks.append(checkpoint)
+        curves = _training_curves(callbacks)
+        if curves is not None:
+            callbacks.append(curves)
         trainer.callbacks = callbacks  # type: ignore[attr-defined]
-        log.info("spt.Manager: run directory %s", self.run_dir.resolve())
-        log.info("spt.Manager: added one callback: %r", checkpoint)
+        added = [checkpoint] if curves is None else [checkpoint, curves]
+        log.info("spt.Manager: added callbacks: %s", ", ".join(map(repr, added)))
         log.info(
             "spt.Manager: trainer callbacks: %s",
             ", ".join(type(c).__name__ for c in callbacks),
         )
-        resume = self.ckpt_path if self.ckpt_path.is_file() else None
-        if resume is not None:
-            log.info("spt.Manager: resuming from %s", resume)
+        resume = self._existing_checkpoint("resuming from")
         data: pl.LightningDataModule = self.data
         if trainer.world_size == 1:
             data = ResumableDataModule(self.data)
@@ -182,6 +191,75 @@ class Manager:
                 print(summary_table(self.metrics))
         return self.metrics
 
+    def validate(self) -> dict[str, float]:
+        """``trainer.validate`` with the same setup as a fit, from the checkpoint if one exists.
+
+        Returns:
+            The validation metrics (also printed as a table).
+        """
+        return self._evaluate("validate")
+
+    def test(self) -> dict[str, float]:
+        """``trainer.test`` with the same setup as a fit, from the checkpoint if one exists.
+
+        Returns:
+            The test metrics (also printed as a table).
+        """
+        return self._evaluate("test")
+
+    def predict(self) -> list[Any]:
+        """``trainer.predict`` on the data's predict loader, from the checkpoint if one exists.
+
+        Returns:
+            What the module's ``predict_step`` returned, one item per batch (this process's
+            batches under DDP).
+        """
+        trainer = self._setup()
+        return list(
+            trainer.predict(
+                self.module,
+                datamodule=self.data,
+                ckpt_path=self._existing_checkpoint("weights from"),
+                weights_only=True,
+                return_predictions=True,
+            )
+            or []
+        )
+
+    def _evaluate(self, stage: str) -> dict[str, float]:
+        trainer = self._setup()
+        run = trainer.validate if stage == "validate" else trainer.test
+        results = run(
+            self.module,
+            datamodule=self.data,
+            ckpt_path=self._existing_checkpoint("weights from"),
+            weights_only=True,
+        )
+        metrics: dict[str, float] = {}
+        for result in results:
+            metrics.update({k: float(v) for k, v in result.items()})
+        self.metrics = dict(sorted(metrics.items()))
+        if trainer.is_global_zero and self.metrics:
+            print(summary_table(self.metrics))
+        return self.metrics
+
+    def _setup(self) -> pl.Trainer:
+        """Seed, create the run directory, build the Trainer and its loggers (every stage)."""
+        if self.seed is not None:
+            pl.seed_everything(self.seed, workers=True)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        trainer = self._build_trainer()
+        self.trainer = trainer
+        _ensure_log_handler()
+        log.info("spt.Manager: run directory %s", self.run_dir.resolve())
+        return trainer
+
+    def _existing_checkpoint(self, verb: str) -> Path | None:
+        if not self.ckpt_path.is_file():
+            return None
+        log.info("spt.Manager: %s %s", verb, self.ckpt_path)
+        return self.ckpt_path
+
     def _build_trainer(self) -> pl.Trainer:
         spec = self.trainer_spec
         if isinstance(spec, pl.Trainer):
@@ -204,19 +282,42 @@ class Manager:
         return CSVLogger(save_dir=str(self.run_dir), name="logs", version="")
 
     def _wandb_logger(self) -> Any:
-        from lightning.pytorch.loggers import WandbLogger
+        return wandb_logger(self.run_dir, self.wandb or {})
 
-        kwargs = dict(self.wandb or {})
-        id_file = self.run_dir / "wandb_id.txt"
-        if "id" not in kwargs:  # the same wandb run across resumes
-            if id_file.is_file():
-                kwargs["id"] = id_file.read_text().strip()
-            else:
-                kwargs["id"] = uuid.uuid4().hex[:12]
-                id_file.write_text(kwargs["id"])
-        kwargs.setdefault("resume", "allow")
-        kwargs.setdefault("save_dir", str(self.run_dir))
-        return WandbLogger(**kwargs)
+
+def wandb_logger(run_dir: Path, settings: Mapping[str, Any]) -> Any:
+    """A ``WandbLogger`` that continues the wandb run of ``run_dir`` (its id in ``wandb_id.txt``).
+
+    Args:
+        run_dir: The run directory.
+        settings: Keyword arguments of ``WandbLogger`` (project, entity, ...).
+    """
+    from lightning.pytorch.loggers import WandbLogger
+
+    kwargs = dict(settings)
+    id_file = run_dir / "wandb_id.txt"
+    if "id" not in kwargs:  # the same wandb run across resumes and offline evaluations
+        if id_file.is_file():
+            kwargs["id"] = id_file.read_text().strip()
+        else:
+            kwargs["id"] = uuid.uuid4().hex[:12]
+            id_file.write_text(kwargs["id"])
+    kwargs.setdefault("resume", "allow")
+    kwargs.setdefault("save_dir", str(run_dir))
+    return WandbLogger(**kwargs)
+
+
+def _training_curves(callbacks: list[pl.Callback]) -> pl.Callback | None:
+    """``spt.plots.TrainingCurves()`` (PNG curves at the end of fit), unless already there."""
+    try:
+        from spt.plots import TrainingCurves  # type: ignore[attr-defined, unused-ignore]
+    except ImportError as exc:  # spt.plots is part of spt; only a partial install lacks it
+        log.info("spt.Manager: no training-curve plots (%s)", exc)
+        return None
+    if any(isinstance(c, TrainingCurves) for c in callbacks):
+        return None
+    curves: pl.Callback = TrainingCurves()
+    return curves
 
 
 def _ensure_log_handler() -> None:
@@ -258,36 +359,3 @@ def summary_table(metrics: Mapping[str, float]) -> str:
 
     rows = [{"metric": k, "value": v if math.isfinite(v) else str(v)} for k, v in metrics.items()]
     return format_table(rows, ["metric", "value"])
-
-
-def save_backbone(module: nn.Module, path: str | Path, attribute: str = "backbone") -> Path:
-    """Write ``module.<attribute>``'s ``state_dict`` to ``path`` (atomically).
-
-    Load it into a fresh network with :func:`load_backbone` (``torch.load(weights_only=True)``).
-
-    Raises:
-        AttributeError: If the module has no such attribute.
-    """
-    network = getattr(module, attribute, None)
-    if not isinstance(network, nn.Module):
-        raise AttributeError(
-            f"save_backbone: the module has no network {attribute!r}; pass attribute=<name>"
-        )
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(network.state_dict(), tmp)
-    os.replace(tmp, path)
-    return path
-
-
-def load_backbone(network: nn.Module, path: str | Path, strict: bool = True) -> nn.Module:
-    """Load weights written by :func:`save_backbone`, or a checkpoint's ``backbone.*`` entries."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if "state_dict" in state:  # a Lightning checkpoint: keep the backbone's entries
-        prefix = "backbone."
-        state = {
-            k[len(prefix) :]: v for k, v in state["state_dict"].items() if k.startswith(prefix)
-        }
-    network.load_state_dict(state, strict=strict)
-    return network
