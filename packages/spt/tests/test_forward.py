@@ -243,5 +243,6 @@ def test_dino_multi_crop_teacher_sees_only_global_views() -> None:
     out = module(views, "fit")
     assert torch.isfinite(out["loss"])
     assert seen == [(8, 3, SIZE, SIZE)]  # the two global views, in one batched call
-    assert out["embedding"].shape == (20, DIM)
+    # the callbacks see the global views only: local crops are not comparable with full images
+    assert out["embedding"].shape == (8, DIM)
     assert not torch.equal(module.dino_loss.center, center)  # centre moved in fit

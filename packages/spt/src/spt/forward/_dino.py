@@ -22,20 +22,22 @@ def dino_forward(self: Any, batch: Any, stage: str) -> dict[str, Any]:
     from the teacher outputs of each training batch.
 
     Returns:
-        ``{"embedding": (V*B, D) student, "label", "loss"}``.
+        ``{"embedding": (G*B, D) student embeddings of the G global views, "label", "loss"}``
+        (local crops are left out of ``embedding``: the callbacks compare it with full-size
+        validation images).
     """
     method = "dino_forward"
     views = as_views(batch, method)
     backbone = _teacher_student(self, "backbone", method)
     images = [v["image"] for v in views]
     embeddings = encode_views(backbone, images)
-    out = base_outputs(views, embeddings)
+    n_global = int(getattr(self, "n_global_views", 2))
+    out = base_outputs(views[:n_global], embeddings[:n_global])
     if len(views) < 2:
         if stage == "fit":
             raise ValueError(f"{method}: needs at least two views per sample in fit (global crops)")
         return out
     attach_ema(self, stage)
-    n_global = int(getattr(self, "n_global_views", 2))
     projector = _teacher_student(self, "projector", method)
     loss_fn = component(self, "dino_loss", method)
     student = encode_views(projector, embeddings)
