@@ -5,6 +5,7 @@ Everything here runs on CPU in milliseconds; nothing here is part of a training 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import lightning as pl
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DictOutputModule",
     "RandomDictDataset",
+    "TwoViewImages",
     "classification_forward",
     "make_dataloader",
     "make_module",
@@ -52,6 +54,46 @@ class RandomDictDataset(Dataset[dict[str, Any]]):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         return {"x": self.x[index], "label": int(self.label[index]), "sample_idx": int(index)}
+
+
+class TwoViewImages(Dataset[list[dict[str, Any]]]):
+    """``n`` fixed pairs of random single-channel views, float64, for step-equivalence tests.
+
+    A sample is a list of two view dicts ``{"image": (1, size, size), "label": i % 3}``, as
+    ``MultiViewTransform`` yields; :meth:`batches` gives the same views in DataLoader order
+    (``shuffle=False``) to a plain PyTorch loop.
+
+    Args:
+        n: Number of samples.
+        size: Side of the square views.
+        seed: Seed of the views.
+
+    Examples:
+        >>> data = TwoViewImages(4, size=8)
+        >>> [view["image"].shape for view in data[0]]
+        [torch.Size([1, 8, 8]), torch.Size([1, 8, 8])]
+        >>> first, second = next(data.batches(2))
+        >>> first.shape
+        torch.Size([2, 1, 8, 8])
+    """
+
+    def __init__(self, n: int, size: int = 8, seed: int = 0) -> None:
+        gen = torch.Generator().manual_seed(seed)
+        self.views = torch.randn(n, 2, 1, size, size, generator=gen, dtype=torch.float64)
+
+    def __len__(self) -> int:
+        return self.views.shape[0]
+
+    def __getitem__(self, i: int) -> list[dict[str, Any]]:
+        return [{"image": v, "label": i % 3} for v in self.views[i]]
+
+    def batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The two views of consecutive batches, ``(B, 1, size, size)`` each."""
+        for start in range(0, len(self), batch_size):
+            yield (
+                self.views[start : start + batch_size, 0],
+                self.views[start : start + batch_size, 1],
+            )
 
 
 def make_dataloader(

@@ -19,41 +19,19 @@ spt differs from the pseudo-code in two ways that change the trajectory, both ch
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
-from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 import spt
-from spt_module.testing import make_trainer
+from spt_module.testing import TwoViewImages, make_trainer
 
 N, BATCH, EMBED, PROJ = 24, 8, 8, 6
 STEPS = N // BATCH
 LAMBDA = 5e-3
 OPTIM = {"type": "SGD", "lr": 0.01, "momentum": 0.9, "weight_decay": 1e-3}
 TOL = {"rtol": 0.0, "atol": 1e-10}  # float64: the runs agree to ~1e-15
-
-
-class TwoViewDataset(Dataset[list[dict[str, Any]]]):
-    """Fixed pairs of 8x8 views, float64."""
-
-    def __init__(self) -> None:
-        gen = torch.Generator().manual_seed(0)
-        self.views = torch.randn(N, 2, 1, 8, 8, generator=gen, dtype=torch.float64)
-
-    def __len__(self) -> int:
-        return N
-
-    def __getitem__(self, i: int) -> list[dict[str, Any]]:
-        return [{"image": v, "label": i % 3} for v in self.views[i]]
-
-
-def _batches() -> Iterator[tuple[Tensor, Tensor]]:
-    views = TwoViewDataset().views
-    for start in range(0, N, BATCH):
-        yield views[start : start + BATCH, 0], views[start : start + BATCH, 1]
 
 
 def _build() -> spt.Module:
@@ -95,7 +73,7 @@ def _encode(net: nn.Module, x1: Tensor, x2: Tensor, joint: bool) -> tuple[Tensor
 def barlow_twins_loop(f: nn.Module, *, joint: bool, batch_norm: bool) -> None:
     """Algorithm 1 of Barlow Twins for STEPS steps: f = projector(backbone)."""
     optimizer = torch.optim.SGD(f.parameters(), **{k: v for k, v in OPTIM.items() if k != "type"})
-    for x1, x2 in _batches():
+    for x1, x2 in TwoViewImages(N).batches(BATCH):
         z_a, z_b = _encode(f, x1, x2, joint)
         loss = barlow_twins_loss(z_a, z_b, batch_norm)
         optimizer.zero_grad()
@@ -109,7 +87,7 @@ def _assert_same(ours: nn.Module, theirs: nn.Module, name: str) -> None:
 
 
 def _fit(module: spt.Module) -> None:
-    make_trainer(max_epochs=1).fit(module, DataLoader(TwoViewDataset(), batch_size=BATCH))
+    make_trainer(max_epochs=1).fit(module, DataLoader(TwoViewImages(N), batch_size=BATCH))
 
 
 def _networks(module: spt.Module) -> nn.Module:
@@ -133,7 +111,7 @@ def test_barlow_twins_steps_match_plain_loop() -> None:
 def test_barlow_twins_standardisation_is_batch_norms_not_the_unbiased_std() -> None:
     """spt's loss is the pseudo-code's with BatchNorm1d statistics instead of ``z.std(0)``."""
     module = _build()
-    x1, x2 = next(_batches())
+    x1, x2 = next(TwoViewImages(N).batches(BATCH))
     out = module([{"image": x1}, {"image": x2}], "fit")
     f = nn.Sequential(module.backbone, module.projector)
     z_a, z_b = _encode(f, x1, x2, joint=True)

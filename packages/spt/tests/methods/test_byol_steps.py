@@ -21,41 +21,19 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator
-from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 import spt
-from spt_module.testing import make_trainer
+from spt_module.testing import TwoViewImages, make_trainer
 
 N, BATCH, EMBED, PROJ = 24, 8, 8, 6
 STEPS = N // BATCH
 BASE_MOMENTUM = 0.8
 OPTIM = {"type": "SGD", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-3}
 TOL = {"rtol": 0.0, "atol": 1e-10}  # float64: the runs agree to ~1e-15
-
-
-class TwoViewDataset(Dataset[list[dict[str, Any]]]):
-    """Fixed pairs of 8x8 views, float64."""
-
-    def __init__(self) -> None:
-        gen = torch.Generator().manual_seed(0)
-        self.views = torch.randn(N, 2, 1, 8, 8, generator=gen, dtype=torch.float64)
-
-    def __len__(self) -> int:
-        return N
-
-    def __getitem__(self, i: int) -> list[dict[str, Any]]:
-        return [{"image": v, "label": i % 3} for v in self.views[i]]
-
-
-def _batches() -> Iterator[tuple[Tensor, Tensor]]:
-    views = TwoViewDataset().views
-    for start in range(0, N, BATCH):
-        yield views[start : start + BATCH, 0], views[start : start + BATCH, 1]
 
 
 def _build() -> spt.Module:
@@ -111,7 +89,7 @@ def byol_loop(
     """Algorithm 1 of BYOL for STEPS steps; ``loss_scale`` multiplies the paper's loss."""
     params = [*f.parameters(), *q.parameters()]
     optimizer = torch.optim.SGD(params, **{k: v for k, v in OPTIM.items() if k != "type"})
-    for k, (x1, x2) in enumerate(_batches()):
+    for k, (x1, x2) in enumerate(TwoViewImages(N).batches(BATCH)):
         loss = loss_scale * byol_loss(f, q, target, x1, x2, joint)
         optimizer.zero_grad()
         loss.backward()
@@ -135,7 +113,7 @@ def test_byol_steps_match_plain_loop() -> None:
     initial = copy.deepcopy(module.backbone.student.state_dict())
     byol_loop(f, q, target, joint=True, loss_scale=0.25)
 
-    make_trainer(max_epochs=1).fit(module, DataLoader(TwoViewDataset(), batch_size=BATCH))
+    make_trainer(max_epochs=1).fit(module, DataLoader(TwoViewImages(N), batch_size=BATCH))
 
     assert int(module.backbone.num_updates) == STEPS == module.backbone.total_steps
     _assert_same(module.backbone.student, f[0], "backbone.student")
@@ -155,7 +133,7 @@ def _grads(loss: Tensor, module: nn.Module) -> list[Tensor]:
 def test_byol_paper_loss_gradient_is_four_times_spts() -> None:
     """spt's loss (mean of -cos over the pairs) has a quarter of the paper's gradient."""
     module = _build()
-    x1, x2 = next(_batches())
+    x1, x2 = next(TwoViewImages(N).batches(BATCH))
     batch = [{"image": x1}, {"image": x2}]
     ours = _grads(module(batch, "fit")["loss"], module)
     online = nn.Sequential(module.backbone.student, module.projector.student)
@@ -171,7 +149,7 @@ def test_byol_paper_loss_gradient_is_four_times_spts() -> None:
 def test_byol_per_view_batch_norm_of_the_paper_differs_from_spts_joint_encoding() -> None:
     """Encoding each view on its own (the pseudo-code) gives other gradients than spt's call."""
     module = _build()
-    x1, x2 = next(_batches())
+    x1, x2 = next(TwoViewImages(N).batches(BATCH))
     ours = _grads(module([{"image": x1}, {"image": x2}], "fit")["loss"], module)
     online = nn.Sequential(module.backbone.student, module.projector.student)
     target = nn.Sequential(module.backbone.teacher, module.projector.teacher)
@@ -185,7 +163,7 @@ def test_byol_paper_exact_loop_ends_elsewhere_than_spt() -> None:
     module = _build()
     f, q, target = _networks(module)
     byol_loop(f, q, target, joint=False, loss_scale=1.0)
-    make_trainer(max_epochs=1).fit(module, DataLoader(TwoViewDataset(), batch_size=BATCH))
+    make_trainer(max_epochs=1).fit(module, DataLoader(TwoViewImages(N), batch_size=BATCH))
     gap = max(
         (a - b).abs().max().item()
         for a, b in zip(module.predictor.parameters(), q.parameters(), strict=True)

@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 import spt
-from spt_module.testing import make_trainer
+from spt_module.testing import TwoViewImages, make_trainer
 
 N, BATCH, EMBED, PROJ = 24, 8, 8, 6
 STEPS = N // BATCH
@@ -31,28 +29,8 @@ OPTIM = {"type": "SGD", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-3}
 TOL = {"rtol": 0.0, "atol": 1e-10}  # float64: the runs agree to ~1e-15
 
 
-class TwoViewDataset(Dataset[list[dict[str, Any]]]):
-    """Fixed pairs of 8x8 views, float64."""
-
-    def __init__(self) -> None:
-        gen = torch.Generator().manual_seed(0)
-        self.views = torch.randn(N, 2, 1, 8, 8, generator=gen, dtype=torch.float64)
-
-    def __len__(self) -> int:
-        return N
-
-    def __getitem__(self, i: int) -> list[dict[str, Any]]:
-        return [{"image": v, "label": i % 3} for v in self.views[i]]
-
-
-def _batches() -> Iterator[tuple[Tensor, Tensor]]:
-    views = TwoViewDataset().views
-    for start in range(0, N, BATCH):
-        yield views[start : start + BATCH, 0], views[start : start + BATCH, 1]
-
-
 def _fit(module: spt.Module) -> None:
-    loader = DataLoader(TwoViewDataset(), batch_size=BATCH, shuffle=False)
+    loader = DataLoader(TwoViewImages(N), batch_size=BATCH, shuffle=False)
     make_trainer(max_epochs=1).fit(module, loader)
 
 
@@ -112,7 +90,7 @@ def moco_v2_loop(
         labels = torch.zeros(BATCH, dtype=torch.long)
         return F.cross_entropy(logits / t, labels)
 
-    for x1, x2 in _batches():
+    for x1, x2 in TwoViewImages(N).batches(BATCH):
         q1, q2 = (F.normalize(q, dim=1) for q in _two_views(f_q, x1, x2))
         with torch.no_grad():
             k1, k2 = (F.normalize(k, dim=1) for k in _two_views(f_k, x1, x2))
@@ -184,7 +162,7 @@ def moco_v3_loop(f_q: nn.Module, g_q: nn.Module, f_k: nn.Module, m0: float, tau:
         labels = torch.arange(q.shape[0])
         return 2 * tau * F.cross_entropy(logits / tau, labels)
 
-    for step, (x1, x2) in enumerate(_batches()):
+    for step, (x1, x2) in enumerate(TwoViewImages(N).batches(BATCH)):
         q1, q2 = _two_views(nn.Sequential(f_q, g_q), x1, x2)
         with torch.no_grad():
             k1, k2 = _two_views(f_k, x1, x2)

@@ -11,43 +11,21 @@ the two views go through each network in one call (batch norm sees both).
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 import spt
-from spt_module.testing import make_trainer
+from spt_module.testing import TwoViewImages, make_trainer
 
 N, BATCH, EMBED, PROJ = 24, 8, 8, 6
 SUPPORT = 12  # wraps around at the second enqueue
 TEMPERATURE = 0.1
 OPTIM = {"type": "SGD", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-3}
 TOL = {"rtol": 0.0, "atol": 1e-10}  # float64: the runs agree to rounding
-
-
-class TwoViewDataset(Dataset[list[dict[str, Any]]]):
-    """Fixed pairs of 8x8 views, float64."""
-
-    def __init__(self) -> None:
-        gen = torch.Generator().manual_seed(0)
-        self.views = torch.randn(N, 2, 1, 8, 8, generator=gen, dtype=torch.float64)
-
-    def __len__(self) -> int:
-        return N
-
-    def __getitem__(self, i: int) -> list[dict[str, Any]]:
-        return [{"image": v, "label": i % 3} for v in self.views[i]]
-
-
-def _batches() -> Iterator[tuple[Tensor, Tensor]]:
-    views = TwoViewDataset().views
-    for start in range(0, N, BATCH):
-        yield views[start : start + BATCH, 0], views[start : start + BATCH, 1]
 
 
 def _build() -> spt.Module:
@@ -66,7 +44,7 @@ def _build() -> spt.Module:
 
 
 def _fit(module: spt.Module) -> None:
-    loader = DataLoader(TwoViewDataset(), batch_size=BATCH, shuffle=False)
+    loader = DataLoader(TwoViewImages(N), batch_size=BATCH, shuffle=False)
     make_trainer(max_epochs=1).fit(module, loader)
 
 
@@ -87,7 +65,7 @@ def nnclr_loop(encoder: nn.Module, predictor: nn.Module) -> tuple[Tensor, int]:
         logits = F.normalize(u, dim=1) @ F.normalize(v, dim=1).T / TEMPERATURE
         return F.cross_entropy(logits, torch.arange(u.shape[0]))
 
-    for x1, x2 in _batches():
+    for x1, x2 in TwoViewImages(N).batches(BATCH):
         z = encoder(torch.cat([x1, x2]))
         p = predictor(z)
         z1, z2, p1, p2 = z[:BATCH], z[BATCH:], p[:BATCH], p[BATCH:]

@@ -12,41 +12,19 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator
-from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 import spt
-from spt_module.testing import make_trainer
+from spt_module.testing import TwoViewImages, make_trainer
 
 N, BATCH, EMBED, PROJ = 24, 8, 8, 6
 STEPS = N // BATCH
 TEMPERATURE = 0.5
 OPTIM = {"type": "SGD", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-3}
 TOL = {"rtol": 0.0, "atol": 1e-10}  # float64: the runs agree to ~1e-15
-
-
-class TwoViewDataset(Dataset[list[dict[str, Any]]]):
-    """Fixed pairs of 8x8 views, float64."""
-
-    def __init__(self) -> None:
-        gen = torch.Generator().manual_seed(0)
-        self.views = torch.randn(N, 2, 1, 8, 8, generator=gen, dtype=torch.float64)
-
-    def __len__(self) -> int:
-        return N
-
-    def __getitem__(self, i: int) -> list[dict[str, Any]]:
-        return [{"image": v, "label": i % 3} for v in self.views[i]]
-
-
-def _batches() -> Iterator[tuple[Tensor, Tensor]]:
-    views = TwoViewDataset().views
-    for start in range(0, N, BATCH):
-        yield views[start : start + BATCH, 0], views[start : start + BATCH, 1]
 
 
 def _build() -> spt.Module:
@@ -81,7 +59,7 @@ def simclr_loop(f: nn.Module, g: nn.Module) -> None:
     """Algorithm 1 of SimCLR for STEPS steps: f = backbone, g = projection head."""
     params = [*f.parameters(), *g.parameters()]
     optimizer = torch.optim.SGD(params, **{k: v for k, v in OPTIM.items() if k != "type"})
-    for x1, x2 in _batches():
+    for x1, x2 in TwoViewImages(N).batches(BATCH):
         z = g(f(torch.cat([x1, x2])))  # the 2N augmented samples
         loss = nt_xent(z, TEMPERATURE)
         optimizer.zero_grad()
@@ -100,7 +78,7 @@ def test_simclr_steps_match_plain_loop() -> None:
     initial = copy.deepcopy(f.state_dict())
     simclr_loop(f, g)
 
-    make_trainer(max_epochs=1).fit(module, DataLoader(TwoViewDataset(), batch_size=BATCH))
+    make_trainer(max_epochs=1).fit(module, DataLoader(TwoViewImages(N), batch_size=BATCH))
 
     _assert_same(module.backbone, f, "backbone")
     _assert_same(module.projector, g, "projector")

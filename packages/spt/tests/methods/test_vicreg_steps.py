@@ -20,42 +20,20 @@ authors' training code and both checked below:
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 import spt
-from spt_module.testing import make_trainer
+from spt_module.testing import TwoViewImages, make_trainer
 
 N, BATCH, EMBED, PROJ = 24, 8, 8, 6
 STEPS = N // BATCH
 LAMBDA, MU, NU = 25.0, 25.0, 1.0
 OPTIM = {"type": "SGD", "lr": 0.01, "momentum": 0.9, "weight_decay": 1e-3}
 TOL = {"rtol": 0.0, "atol": 1e-10}  # float64: the runs agree to ~1e-15
-
-
-class TwoViewDataset(Dataset[list[dict[str, Any]]]):
-    """Fixed pairs of 8x8 views, float64."""
-
-    def __init__(self) -> None:
-        gen = torch.Generator().manual_seed(0)
-        self.views = torch.randn(N, 2, 1, 8, 8, generator=gen, dtype=torch.float64)
-
-    def __len__(self) -> int:
-        return N
-
-    def __getitem__(self, i: int) -> list[dict[str, Any]]:
-        return [{"image": v, "label": i % 3} for v in self.views[i]]
-
-
-def _batches() -> Iterator[tuple[Tensor, Tensor]]:
-    views = TwoViewDataset().views
-    for start in range(0, N, BATCH):
-        yield views[start : start + BATCH, 0], views[start : start + BATCH, 1]
 
 
 def _build() -> spt.Module:
@@ -106,7 +84,7 @@ def _encode(net: nn.Module, x1: Tensor, x2: Tensor, joint: bool) -> tuple[Tensor
 def vicreg_loop(f: nn.Module, *, joint: bool, std_halved: bool) -> None:
     """Algorithm 1 of VICReg for STEPS steps: f = projector(backbone)."""
     optimizer = torch.optim.SGD(f.parameters(), **{k: v for k, v in OPTIM.items() if k != "type"})
-    for x1, x2 in _batches():
+    for x1, x2 in TwoViewImages(N).batches(BATCH):
         z_a, z_b = _encode(f, x1, x2, joint)
         loss = vicreg_loss(z_a, z_b, std_halved)
         optimizer.zero_grad()
@@ -120,7 +98,7 @@ def _assert_same(ours: nn.Module, theirs: nn.Module, name: str) -> None:
 
 
 def _fit(module: spt.Module) -> None:
-    make_trainer(max_epochs=1).fit(module, DataLoader(TwoViewDataset(), batch_size=BATCH))
+    make_trainer(max_epochs=1).fit(module, DataLoader(TwoViewImages(N), batch_size=BATCH))
 
 
 def _networks(module: spt.Module) -> nn.Module:
@@ -144,7 +122,7 @@ def test_vicreg_steps_match_plain_loop() -> None:
 def test_vicreg_variance_term_is_half_the_pseudo_codes() -> None:
     """spt's loss equals the pseudo-code's with ``mu / 2`` on the variance hinges."""
     module = _build()
-    x1, x2 = next(_batches())
+    x1, x2 = next(TwoViewImages(N).batches(BATCH))
     out = module([{"image": x1}, {"image": x2}], "fit")
     f = nn.Sequential(module.backbone, module.projector)
     z_a, z_b = _encode(f, x1, x2, joint=True)
