@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 from functools import partial
 
@@ -12,6 +13,7 @@ from torch import nn
 import spt
 from spt import forward
 from spt_module.testing import make_dataloader, make_module, make_trainer
+from spt_optim.testing import ROUTING_EXAMPLE_OPTIM
 
 LENGTH = spt.optim.TrainingLength(max_epochs=10, batches_per_epoch=10)
 
@@ -123,23 +125,7 @@ def test_two_routed_optimizers_with_their_own_interval_frequency_and_monitor():
         classifier_head=classifier_head,
         decoder=nn.Linear(16, 8),  # no route matches it
     )
-    module.optim = {
-        "encoder_opt": {
-            "modules": "encoder",
-            "optimizer": {"type": "AdamW", "lr": 1e-3},
-            "scheduler": {"type": "OneCycleLR", "max_lr": 1e-3, "total_steps": 10000},
-            "interval": "step",
-            "frequency": 1,
-        },
-        "head_opt": {
-            "modules": ".*head$",
-            "optimizer": "SGD",
-            "scheduler": {"type": "ReduceLROnPlateau", "mode": "max", "patience": 5, "factor": 0.5},
-            "monitor": "val_accuracy",
-            "interval": "epoch",
-            "frequency": 2,
-        },
-    }
+    module.optim = copy.deepcopy(ROUTING_EXAMPLE_OPTIM)  # the routing example of the docs
     head_before = module.classifier_head.linear.weight.detach().clone()
     encoder_before = module.encoder.layer1.conv.weight.detach().clone()
     with warnings.catch_warnings(record=True):  # the decoder's parameters warn: no route
