@@ -171,6 +171,22 @@ def run(rank: int, world: int, out_dir: str, group: str) -> None:
         dist.destroy_process_group()
 
 
+def assert_matches(case: str, ranks: list[dict[str, Result]], single: dict[str, Result]) -> None:
+    """Mean rank loss and DDP-averaged gradient equal one process's; every rank holds its bank."""
+    for step in range(STEPS):
+        losses = torch.stack([r[case][f"loss{step}"] for r in ranks])
+        torch.testing.assert_close(
+            losses.mean(), single[case][f"loss{step}"], rtol=1e-12, atol=1e-12
+        )
+        grads = torch.stack([r[case][f"w_grad{step}"] for r in ranks])
+        torch.testing.assert_close(
+            grads.mean(dim=0), single[case][f"w_grad{step}"], rtol=1e-12, atol=1e-12
+        )
+        if f"bank{step}" in single[case]:
+            for r in ranks:
+                torch.testing.assert_close(r[case][f"bank{step}"], single[case][f"bank{step}"])
+
+
 def spawn(out_dir: Path, group: str, world: int = 2) -> list[dict[str, Result]]:
     """Runs `group` in `world` gloo processes and returns each rank's results."""
     import torch.multiprocessing as mp

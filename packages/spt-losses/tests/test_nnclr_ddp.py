@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 import torch.distributed as dist
 from torch import Tensor
 
@@ -22,7 +21,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not available"),
 ]
-TOL = {"rtol": 1e-12, "atol": 1e-12}
 
 Results = dict[str, dict[str, Tensor]]
 
@@ -37,16 +35,5 @@ def single() -> Results:
     return worker.compute("nnclr", 0, 1)
 
 
-def _assert_matches(case: str, ranks: list[Results], single: Results) -> None:
-    for step in range(worker.STEPS):
-        losses = torch.stack([r[case][f"loss{step}"] for r in ranks])
-        torch.testing.assert_close(losses.mean(), single[case][f"loss{step}"], **TOL)
-        grads = torch.stack([r[case][f"w_grad{step}"] for r in ranks])
-        torch.testing.assert_close(grads.mean(dim=0), single[case][f"w_grad{step}"], **TOL)
-        if f"bank{step}" in single[case]:
-            for r in ranks:
-                torch.testing.assert_close(r[case][f"bank{step}"], single[case][f"bank{step}"])
-
-
 def test_nnclr_ddp_matches_single_process(ranks: list[Results], single: Results) -> None:
-    _assert_matches("nnclr", ranks, single)
+    worker.assert_matches("nnclr", ranks, single)
