@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +12,9 @@ import torch
 from torch import Tensor
 
 from spt_losses import DINOLoss
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _slow_references import reference_sinkhorn
 
 
 def reference_dino(
@@ -124,3 +129,85 @@ def test_wrong_out_dim_names_both_shapes() -> None:
 def test_wrong_rank_gives_the_shape() -> None:
     with pytest.raises(ValueError, match=r"student_outputs\[0\].*\(2, 4, 1\)"):
         DINOLoss(4)([torch.randn(2, 4, 1)] * 2, [torch.randn(2, 4)])
+
+
+def reference_dinov2(
+    student: list[Tensor], teacher: list[Tensor], s_temp: float, t_temp: float
+) -> Tensor:
+    """DINO's pairs and reduction with DINOv2's teacher: the Sinkhorn-Knopp codes (3
+    iterations, epsilon = the teacher temperature) of every teacher view together."""
+    batch, dim = student[0].shape
+    codes = reference_sinkhorn(torch.cat(teacher), t_temp, 3).split(batch)
+    total = torch.zeros((), dtype=student[0].dtype)
+    pairs = 0
+    for i, q in enumerate(codes):
+        for v, s in enumerate(student):
+            if v == i:
+                continue
+            pair = torch.zeros((), dtype=s.dtype)
+            for b in range(batch):
+                s_norm = torch.logsumexp(s[b] / s_temp, dim=0)
+                for k in range(dim):
+                    pair = pair - q[b, k].item() * (s[b, k] / s_temp - s_norm)
+            total = total + pair / batch
+            pairs += 1
+    return total / pairs
+
+
+@pytest.mark.parametrize(("n_global", "n_local"), [(2, 0), (2, 3)])
+def test_sinkhorn_centering_matches_reference_values_and_gradients(
+    n_global: int, n_local: int
+) -> None:
+    gen = torch.Generator().manual_seed(4)
+    dim = 5
+    student = [
+        torch.randn(4, dim, generator=gen, dtype=torch.float64, requires_grad=True)
+        for _ in range(n_global + n_local)
+    ]
+    teacher = [torch.randn(4, dim, generator=gen, dtype=torch.float64) for _ in range(n_global)]
+    loss_fn = DINOLoss(dim, student_temp=0.1, teacher_temp=0.07, centering="sinkhorn_knopp")
+    ref_student = [s.detach().clone().requires_grad_() for s in student]
+
+    loss = loss_fn(student, teacher)
+    expected = reference_dinov2(ref_student, teacher, 0.1, 0.07)
+    loss.backward()
+    expected.backward()
+    torch.testing.assert_close(loss, expected, rtol=1e-10, atol=1e-10)
+    for s, r in zip(student, ref_student, strict=True):
+        torch.testing.assert_close(s.grad, r.grad, rtol=1e-10, atol=1e-10)
+
+
+def test_sinkhorn_centering_ignores_the_center_and_does_not_update_it() -> None:
+    student = [torch.randn(3, 5) for _ in range(3)]
+    teacher = [torch.randn(3, 5) for _ in range(2)]
+    loss_fn = DINOLoss(5, centering="sinkhorn_knopp")
+    before = loss_fn(student, teacher)
+    loss_fn.center.copy_(torch.randn(1, 5))
+    torch.testing.assert_close(loss_fn(student, teacher), before)
+    center = loss_fn.center.clone()
+    loss_fn.update_center(teacher)
+    torch.testing.assert_close(loss_fn.center, center, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_sinkhorn_centering_finite_for_low_precision_and_large_outputs(dtype: torch.dtype) -> None:
+    """Teacher outputs so spread that some prototypes' mass underflows in float32."""
+    torch.manual_seed(5)
+    x = (50 * torch.randn(4 * 16, 64)).requires_grad_()
+    layer = torch.nn.Linear(64, 64)
+    loss_fn = DINOLoss(64, student_temp=0.05, teacher_temp=0.04, centering="sinkhorn_knopp")
+    with torch.autocast("cpu", dtype=dtype):
+        z = layer(x)
+        loss = loss_fn(list(z.split(16)), [v.detach() for v in z.split(16)[:2]])
+    assert loss.dtype == torch.float32
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert x.grad is not None
+    assert torch.isfinite(x.grad).all()
+
+
+def test_unknown_centering_is_an_error_that_lists_the_options() -> None:
+    with pytest.raises(
+        ValueError, match=r"centering must be one of \('center', 'sinkhorn_knopp'\)"
+    ):
+        DINOLoss(4, centering="sinkhorn")  # type: ignore[arg-type]

@@ -16,10 +16,16 @@ from torch import Tensor
 
 from spt_losses import (
     BarlowTwinsLoss,
+    CLIPLoss,
     DINOLoss,
+    IBOTPatchLoss,
+    IJEPALoss,
+    KoLeoLoss,
+    LeJEPALoss,
     MAELoss,
     NegativeCosineSimilarity,
     NTXEntLoss,
+    SIGReg,
     VICRegLoss,
     _similarity,
 )
@@ -40,9 +46,66 @@ def _dino_case(gen: torch.Generator) -> Case:
     return (lambda *s: loss_fn(list(s), teacher)), students
 
 
+def _clip_case(gen: torch.Generator) -> Case:
+    # the learned temperature is an input too: the loss runs with it as its parameter
+    loss_fn = CLIPLoss(temperature=0.1)
+
+    def fn(images: Tensor, texts: Tensor, log_scale: Tensor) -> Tensor:
+        out: Tensor = torch.func.functional_call(loss_fn, {"log_scale": log_scale}, (images, texts))
+        return out
+
+    log_scale = torch.tensor(2.0, dtype=F64, requires_grad=True)
+    return fn, (_randn(4, 5, gen=gen), _randn(4, 5, gen=gen), log_scale)
+
+
+def _masked_and_predictive_case(name: str, gen: torch.Generator) -> Case:
+    """iBOT, DINOv2's Sinkhorn centring, KoLeo, I-JEPA, SIGReg and LeJEPA. Teachers,
+    targets and masks are fixed; SIGReg draws the directions of a fixed step."""
+    if name in ("ibot", "ibot_sinkhorn"):
+        centering = "sinkhorn_knopp" if name == "ibot_sinkhorn" else "center"
+        ibot = IBOTPatchLoss(4, teacher_temp=0.07, centering=centering)
+        ibot.center.copy_(0.3 * torch.randn(1, 4, generator=gen))
+        teacher = torch.randn(3, 5, 4, generator=gen, dtype=F64)
+        mask = torch.tensor([[1, 0, 1, 1, 0], [0, 0, 0, 0, 0], [0, 1, 0, 0, 0]], dtype=torch.bool)
+        return (lambda s: ibot(s, teacher, mask)), (_randn(3, 5, 4, gen=gen),)
+    if name == "dino_sinkhorn":
+        dino = DINOLoss(5, teacher_temp=0.07, centering="sinkhorn_knopp")
+        teachers = [torch.randn(4, 5, generator=gen, dtype=F64) for _ in range(2)]
+        return (lambda *s: dino(list(s), teachers)), tuple(_randn(4, 5, gen=gen) for _ in range(3))
+    if name == "koleo":
+        return KoLeoLoss(), (_randn(6, 3, gen=gen),)
+    if name in ("ijepa_smooth_l1", "ijepa_l2"):
+        ijepa = IJEPALoss("l2" if name == "ijepa_l2" else "smooth_l1", beta=0.5)
+        targets = [torch.randn(2, k, 4, generator=gen, dtype=F64) for k in (3, 2)]
+        preds = tuple(_randn(2, k, 4, gen=gen) for k in (3, 2))
+        return (lambda *p: ijepa(list(p), targets)), preds
+    if name == "sigreg":
+        sigreg = SIGReg(num_slices=6)
+        return (lambda z: sigreg(z, step=3)), (_randn(10, 4, gen=gen, scale=1.5),)
+    if name == "lejepa":
+        lejepa = LeJEPALoss(lambd=0.3, num_slices=6)
+        views = tuple(_randn(6, 4, gen=gen) for _ in range(3))
+        return (lambda *v: lejepa(list(v), n_global_views=2, step=1)), views
+    raise KeyError(name)
+
+
+MASKED_AND_PREDICTIVE_CASES = [
+    "ibot",
+    "ibot_sinkhorn",
+    "dino_sinkhorn",
+    "koleo",
+    "ijepa_smooth_l1",
+    "ijepa_l2",
+    "sigreg",
+    "lejepa",
+]
+
+
 def make_case(name: str) -> Case:
     """(loss as a function of its differentiable inputs, those float64 inputs)."""
     gen = torch.Generator().manual_seed(11)
+    if name in MASKED_AND_PREDICTIVE_CASES:
+        return _masked_and_predictive_case(name, gen)
     if name == "ntxent":
         return NTXEntLoss(0.5), (_randn(4, 5, gen=gen), _randn(4, 5, gen=gen))
     if name == "ntxent_low_temperature_three_views":
@@ -62,6 +125,8 @@ def make_case(name: str) -> Case:
         return BarlowTwinsLoss(lambd=0.1), (_randn(6, 4, gen=gen), _randn(6, 4, gen=gen))
     if name == "dino":
         return _dino_case(gen)
+    if name == "clip":
+        return _clip_case(gen)
     if name in ("mae", "mae_norm_pix"):
         mask = torch.tensor([[True, False, True], [False, True, True]])
         loss_fn = MAELoss(norm_pix_loss=name == "mae_norm_pix")
@@ -78,8 +143,10 @@ CASES = [
     "vicreg",
     "barlow_twins",
     "dino",
+    "clip",
     "mae",
     "mae_norm_pix",
+    *MASKED_AND_PREDICTIVE_CASES,
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -11,6 +12,41 @@ from torch import Tensor, nn
 from spt_losses import _distributed
 from spt_losses._checks import check_rank
 from spt_losses._precision import compute_dtype
+from spt_losses.sinkhorn import sinkhorn_knopp
+
+Centering = Literal["center", "sinkhorn_knopp"]
+CENTERINGS = ("center", "sinkhorn_knopp")
+
+
+def warmup_temperature(epoch: int, start: float, end: float, warmup_epochs: int) -> float:
+    """Linear warm-up from `start` at epoch 0 to `end` at epoch `warmup_epochs - 1`
+    (`numpy.linspace(start, end, warmup_epochs)`, as in the DINO and iBOT code), then `end`."""
+    if epoch >= warmup_epochs:
+        return end
+    if warmup_epochs == 1:
+        return start
+    return start + (end - start) / (warmup_epochs - 1) * max(epoch, 0)
+
+
+def check_teacher_options(
+    centering: str, sinkhorn_iterations: int, center_momentum: float, owner: str
+) -> None:
+    """Raises ValueError for an unknown centering, iteration count or momentum."""
+    if centering not in CENTERINGS:
+        raise ValueError(
+            f"{owner}: centering must be one of {CENTERINGS}; got {centering!r} "
+            "('sinkhorn_knopp' is DINOv2's option)"
+        )
+    if (
+        isinstance(sinkhorn_iterations, bool)
+        or not isinstance(sinkhorn_iterations, int)
+        or sinkhorn_iterations < 1
+    ):
+        raise ValueError(
+            f"{owner}: sinkhorn_iterations must be an int >= 1; got {sinkhorn_iterations!r}"
+        )
+    if not 0 <= center_momentum <= 1:
+        raise ValueError(f"{owner}: center_momentum must be in [0, 1]; got {center_momentum}")
 
 
 class DINOLoss(nn.Module):
@@ -32,6 +68,14 @@ class DINOLoss(nn.Module):
     taken over every view and, under DDP, averaged across ranks, so all ranks keep the same
     centre. The forward pass does not change it.
 
+    `centering="sinkhorn_knopp"` is DINOv2's option (Oquab et al., 2023, "DINOv2: Learning
+    Robust Visual Features without Supervision", after Ruan et al., 2023): the teacher
+    probabilities are the Sinkhorn-Knopp codes (:func:`spt_losses.sinkhorn_knopp`, with
+    `epsilon` the teacher temperature, `sinkhorn_iterations` iterations, 3 in DINOv2) of
+    the teacher outputs of every global view of the global batch together (under DDP the
+    sums run over every rank); the student keeps its softmax. The centre is then unused
+    and `update_center` does nothing.
+
     The value returned on a rank is the mean over its own samples; under DDP its mean
     over ranks is the loss of the global batch. Computed with autocast disabled, in the
     outputs' precision promoted to at least float32 (the centre is cast to it; it keeps
@@ -44,6 +88,8 @@ class DINOLoss(nn.Module):
         warmup_teacher_temp: teacher temperature at epoch 0. Default 0.04.
         warmup_teacher_temp_epochs: length of the warm-up in epochs. Default 0 (none).
         center_momentum: momentum `m` of the centre. Default 0.9.
+        centering: "center" (DINO, the default) or "sinkhorn_knopp" (DINOv2).
+        sinkhorn_iterations: Sinkhorn-Knopp iterations for "sinkhorn_knopp". Default 3.
 
     Shapes:
         - student_outputs: list of V_s tensors (B, out_dim).
@@ -68,6 +114,8 @@ class DINOLoss(nn.Module):
         warmup_teacher_temp: float = 0.04,
         warmup_teacher_temp_epochs: int = 0,
         center_momentum: float = 0.9,
+        centering: Centering = "center",
+        sinkhorn_iterations: int = 3,
     ) -> None:
         super().__init__()
         if out_dim < 1:
@@ -83,14 +131,15 @@ class DINOLoss(nn.Module):
             raise ValueError(
                 f"warmup_teacher_temp_epochs must be >= 0; got {warmup_teacher_temp_epochs}"
             )
-        if not 0 <= center_momentum <= 1:
-            raise ValueError(f"center_momentum must be in [0, 1]; got {center_momentum}")
+        check_teacher_options(centering, sinkhorn_iterations, center_momentum, "DINOLoss")
         self.out_dim = out_dim
         self.student_temp = float(student_temp)
         self.teacher_temp = float(teacher_temp)
         self.warmup_teacher_temp = float(warmup_teacher_temp)
         self.warmup_teacher_temp_epochs = int(warmup_teacher_temp_epochs)
         self.center_momentum = float(center_momentum)
+        self.centering: Centering = centering
+        self.sinkhorn_iterations = int(sinkhorn_iterations)
         self.register_buffer("center", torch.zeros(1, out_dim))
 
     def extra_repr(self) -> str:
@@ -98,18 +147,14 @@ class DINOLoss(nn.Module):
             f"out_dim={self.out_dim}, student_temp={self.student_temp}, "
             f"teacher_temp={self.teacher_temp}, warmup_teacher_temp={self.warmup_teacher_temp}, "
             f"warmup_teacher_temp_epochs={self.warmup_teacher_temp_epochs}, "
-            f"center_momentum={self.center_momentum}"
+            f"center_momentum={self.center_momentum}, centering={self.centering!r}"
         )
 
     def teacher_temperature(self, epoch: int) -> float:
         """Teacher temperature at `epoch` (0-based) under the warm-up schedule."""
-        warmup = self.warmup_teacher_temp_epochs
-        if epoch >= warmup:
-            return self.teacher_temp
-        if warmup == 1:
-            return self.warmup_teacher_temp
-        step = (self.teacher_temp - self.warmup_teacher_temp) / (warmup - 1)
-        return self.warmup_teacher_temp + step * max(epoch, 0)
+        return warmup_temperature(
+            epoch, self.warmup_teacher_temp, self.teacher_temp, self.warmup_teacher_temp_epochs
+        )
 
     def forward(
         self,
@@ -136,10 +181,7 @@ class DINOLoss(nn.Module):
         device_type = student_outputs[0].device.type
         dtype = compute_dtype(*student_outputs, *teacher_outputs)
         with torch.autocast(device_type=device_type, enabled=False):
-            center = self.center.to(dtype)
-            teacher = [
-                F.softmax((t.detach().to(dtype) - center) / temp, dim=-1) for t in teacher_outputs
-            ]
+            teacher = self._teacher_probabilities(teacher_outputs, temp, dtype)
             student = [
                 F.log_softmax(s.to(dtype) / self.student_temp, dim=-1) for s in student_outputs
             ]
@@ -153,9 +195,21 @@ class DINOLoss(nn.Module):
                     pairs += 1
         return total / pairs
 
+    def _teacher_probabilities(
+        self, teacher_outputs: Sequence[Tensor], temp: float, dtype: torch.dtype
+    ) -> list[Tensor]:
+        if self.centering == "sinkhorn_knopp":
+            joint = torch.cat([t.detach().to(dtype) for t in teacher_outputs])  # (V_t * B, K)
+            codes = sinkhorn_knopp(joint, epsilon=temp, iterations=self.sinkhorn_iterations)
+            return list(torch.split(codes, teacher_outputs[0].shape[0]))
+        center = self.center.to(dtype)
+        return [F.softmax((t.detach().to(dtype) - center) / temp, dim=-1) for t in teacher_outputs]
+
     @torch.no_grad()
     def update_center(self, teacher_outputs: Sequence[Tensor]) -> None:
         """Moves the centre towards the mean teacher output (over views, samples, ranks).
+
+        Does nothing with `centering="sinkhorn_knopp"`, which has no centre.
 
         Args:
             teacher_outputs: V_t tensors (B, out_dim), as passed to `forward`.
@@ -164,6 +218,8 @@ class DINOLoss(nn.Module):
             raise ValueError("update_center needs at least one teacher output; got none")
         for i, t in enumerate(teacher_outputs):
             check_rank(f"teacher_outputs[{i}]", t, 2, "(B, out_dim)")
+        if self.centering == "sinkhorn_knopp":
+            return
         dtype = compute_dtype(*teacher_outputs)
         batch_center = torch.cat([t.to(dtype) for t in teacher_outputs]).mean(dim=0, keepdim=True)
         batch_center = _distributed.all_reduce_mean(batch_center)

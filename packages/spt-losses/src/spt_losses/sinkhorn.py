@@ -13,6 +13,11 @@ from spt_losses._precision import compute_dtype
 __all__ = ["sinkhorn_knopp"]
 
 
+def _nonzero(sums: Tensor) -> Tensor:
+    """Sums with exact zeros replaced by 1: an all-zero row or column stays 0, not 0/0."""
+    return torch.where(sums > 0, sums, torch.ones_like(sums))
+
+
 def _all_reduce_max(x: Tensor) -> Tensor:
     if _distributed.world_size() == 1:
         return x
@@ -35,12 +40,16 @@ def sinkhorn_knopp(
     `Q = exp(scores / epsilon)` as a (K, N) matrix over the N samples of the global
     batch is normalised to total mass 1, then `iterations` times its rows (prototypes) are
     scaled to sum to 1/K and its columns (samples) to 1/N; the columns are returned scaled
-    to sum to 1. Under DDP every sum over samples (the total and the row sums) is
-    all-reduced, so each rank gets its rows of the global batch's codes (N = the sum of the
-    ranks' B). The largest score (over every rank) is subtracted before `exp`: a constant
-    factor of Q that the first normalisation cancels, so the result is the paper's, and a
-    small `epsilon` cannot overflow. Computed in the scores' precision promoted to at least
-    float32, with autocast disabled, without gradient (codes are targets).
+    to sum to 1. Under DDP every sum over samples (the total and the row sums) and the
+    number of samples are all-reduced, so each rank gets its rows of the global batch's
+    codes (N = the sum of the ranks' B, which may differ between ranks and be 0 on some, as
+    with DINOv2's masked patches). The largest score (over every rank) is subtracted
+    before `exp`: a constant factor of Q that the first normalisation cancels, so the result
+    is the paper's, and a small `epsilon` cannot overflow. A prototype or sample whose every
+    entry underflows to 0 (scores more than about 100 `epsilon` below the largest, in
+    float32) keeps 0 mass instead of becoming 0/0. Computed in the scores'
+    precision promoted to at least float32, with autocast disabled, without gradient
+    (codes are targets).
 
     `shared_scores` are the scores of samples that every rank holds identically (SwAV's
     queue, filled by a gathered `MemoryBank`): they take part in the normalisation once,
@@ -82,21 +91,25 @@ def sinkhorn_knopp(
     with torch.autocast(device_type=scores.device.type, enabled=False):
         local = scores.detach().to(dtype) / epsilon  # (B, K)
         shared = None if shared_scores is None else shared_scores.detach().to(dtype) / epsilon
-        top = _all_reduce_max(local.max())
+        top = _all_reduce_max(local.amax() if local.numel() else local.new_full((), -torch.inf))
         if shared is not None and shared.numel():
             top = torch.maximum(top, shared.max())
         q = torch.exp(local - top).t()  # (K, B)
         q_shared = None if shared is None else torch.exp(shared - top).t()  # (K, Q)
         num_prototypes = q.shape[0]
-        num_samples = scores.shape[0] * _distributed.world_size()
-        if q_shared is not None:
-            num_samples += q_shared.shape[1]
 
         def global_sum(local_part: Tensor, shared_part: Tensor | None) -> Tensor:
             total = _distributed.all_reduce_sum(local_part)
             return total if shared_part is None else total + shared_part
 
-        total = global_sum(q.sum(), None if q_shared is None else q_shared.sum())
+        # one all-reduce for the total mass and the number of samples of the global batch
+        mass_and_count = torch.stack([q.sum(), q.new_full((), float(q.shape[1]))])
+        shared_mass_and_count = None
+        if q_shared is not None:
+            shared_mass_and_count = torch.stack(
+                [q_shared.sum(), q_shared.new_full((), float(q_shared.shape[1]))]
+            )
+        total, num_samples = global_sum(mass_and_count, shared_mass_and_count).unbind()
         q = q / total
         q_shared = None if q_shared is None else q_shared / total
         for _ in range(iterations):
@@ -104,9 +117,10 @@ def sinkhorn_knopp(
                 q.sum(dim=1, keepdim=True),
                 None if q_shared is None else q_shared.sum(dim=1, keepdim=True),
             )  # (K, 1): the mass of each prototype over the global batch
+            rows = _nonzero(rows)
             q = q / rows / num_prototypes
-            q = q / q.sum(dim=0, keepdim=True) / num_samples
+            q = q / _nonzero(q.sum(dim=0, keepdim=True)) / num_samples
             if q_shared is not None:
                 q_shared = q_shared / rows / num_prototypes
-                q_shared = q_shared / q_shared.sum(dim=0, keepdim=True) / num_samples
+                q_shared = q_shared / _nonzero(q_shared.sum(dim=0, keepdim=True)) / num_samples
         return (q * num_samples).t()
