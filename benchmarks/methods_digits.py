@@ -6,6 +6,8 @@ un-augmented digits with the trained backbone and with the same backbone at its 
 initial weights, and reports on the 360 held-out digits: kNN top-1 (k=20, cosine), linear
 probe top-1 (logistic regression on frozen features) and the random-init kNN top-1, with
 the training seconds per epoch. Evaluation is that of ``benchmarks/example_digits.py``.
+A config with a ``zero_shot`` callback (CLIP) also reports the zero-shot top-1 it logged at
+the last validation (class prompts against the test images; chance is 0.10).
 A backbone with an EMA teacher (BYOL, DINO, ...) is evaluated through its student.
 
     uv run --no-sync python benchmarks/methods_digits.py                    # every config
@@ -22,6 +24,7 @@ Prints a Markdown table and writes benchmarks/results/methods_digits.{json,md}; 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import platform
@@ -41,6 +44,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS = ROOT / "examples" / "digits"
 RESULTS = ROOT / "benchmarks" / "results" / "methods_digits.json"
+ZERO_SHOT = "zero-shot top-1 (chance 0.10)"
 COLUMNS = [
     "method",
     "encoder",
@@ -49,6 +53,7 @@ COLUMNS = [
     "linear top-1",
     "random-init kNN top-1",
     "random-init linear top-1",
+    ZERO_SHOT,
     "s / epoch",
     "beats random init",
 ]
@@ -130,6 +135,19 @@ def _trained_weights(run_dir: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def _zero_shot_top1(run_dir: Path) -> float | None:
+    """The last ``zero_shot/val/top1`` of the run's CSV log; None when it logged none."""
+    values = []
+    for metrics_csv in run_dir.rglob("metrics.csv"):
+        with metrics_csv.open() as f:
+            values += [
+                float(r["zero_shot/val/top1"])
+                for r in csv.DictReader(f)
+                if r.get("zero_shot/val/top1")
+            ]
+    return round(values[-1], 3) if values else None
+
+
 def run_method(config: Path, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     """Train one method and evaluate it against its random initialisation."""
     overrides = _overrides(args)
@@ -148,6 +166,7 @@ def run_method(config: Path, args: argparse.Namespace, tmp: Path) -> dict[str, A
         "linear top-1": round(after["linear_top1"], 3),
         "random-init kNN top-1": round(before["knn_top1"], 3),
         "random-init linear top-1": round(before["linear_top1"], 3),
+        ZERO_SHOT: _zero_shot_top1(run_dir),
         "s / epoch": round(per_epoch, 2),
         "beats random init": "yes" if after["knn_top1"] > before["knn_top1"] else "NO",
         "wall_seconds": round(timing["wall_seconds"], 1),
@@ -171,7 +190,8 @@ def _display(row: dict[str, Any]) -> dict[str, Any]:
     shown = dict(row)
     for key in COLUMNS:
         if "top-1" in key:
-            shown[key] = f"{row[key]:.3f}"
+            value = row.get(key)
+            shown[key] = "-" if value is None else f"{value:.3f}"
     shown["s / epoch"] = f"{row['s / epoch']:.2f}"
     return shown
 
@@ -201,7 +221,7 @@ def main() -> None:
         for config in [] if args.combine else _configs(args.methods):
             row = run_method(config, args, Path(tmp))
             rows[config.stem] = row
-            print(json.dumps({k: row[k] for k in COLUMNS}), flush=True)
+            print(json.dumps({k: row.get(k) for k in COLUMNS}), flush=True)
     ordered = [rows[k] for k in sorted(rows)]
     table = markdown_table([_display(r) for r in ordered], COLUMNS)
     report = {

@@ -8,7 +8,11 @@ interleaved (A, B, C, ..., A, B, C, ...) so that load on the machine hits them a
 - ``spt_module``: ``spt_module.Module`` (manual optimization: one manual_backward, the
   Module's own step, zero_grad and lr logging at ``log_every_n_steps``);
 - ``spt_module+probe``: the same with ``spt_callbacks.OnlineProbe`` (only when
-  spt_callbacks is importable).
+  spt_callbacks is importable);
+- ``spt_module+probe+knn+rankme``: with OnlineProbe, OnlineKNN(20,000) and RankMe(20,000);
+- ``... (device-resident)``: the raw loop, the Module and the Module with the three callbacks
+  fed by ``spt_data.DeviceLoader`` (the same tensors held on the device, batches by index
+  gathers, no DataLoader, no per-step copy) through ``spt_data.DataModule``.
 
 A step's time is measured from the start of step ``warmup`` to the end of the last step,
 divided by the number of steps, so it holds the data fetch and every hook. Throughput ratio =
@@ -45,6 +49,11 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from spt_module import Module
+
+try:
+    from spt_data import DataModule, DeviceLoader
+except ImportError:  # spt-data not installed: the device-resident variants are left out
+    DataModule = DeviceLoader = None  # type: ignore[assignment,misc]
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -188,7 +197,7 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
-def run_raw(work: dict[str, Any], loader: DataLoader, device: torch.device, warmup: int):
+def run_raw(work: dict[str, Any], loader: Any, device: torch.device, warmup: int):
     model = nn.Module()
     for name, value in work["components"]().items():
         setattr(model, name, value)
@@ -233,10 +242,20 @@ def make_spt_module(work: dict[str, Any]) -> Module:
     return Module(forward=work["forward"], optim=optim, **work["components"]())
 
 
+def device_resident(work: dict[str, Any], device: torch.device) -> Any:
+    """The workload's tensors as a DeviceLoader (same rows and order as the DataLoader), or None."""
+    if DeviceLoader is None:
+        return None
+    dataset: TensorDictDataset = work["dataset"]
+    rows = torch.arange(dataset.length) % dataset.rows  # the DataLoader's cycling, materialised
+    data = {k: v[rows] for k, v in dataset.tensors.items()}
+    return DeviceLoader(data, work["batch_size"], shuffle=False, drop_last=True).place(device)
+
+
 def run_lightning(
     module_fn: Callable[[], pl.LightningModule],
     work: dict[str, Any],
-    loader: DataLoader,
+    loader: Any,
     accelerator: str,
     warmup: int,
     extra_callbacks: Callable[[], list[pl.Callback]] | None = None,
@@ -255,7 +274,10 @@ def run_lightning(
         num_sanity_val_steps=0,
         callbacks=callbacks,
     )
-    trainer.fit(module_fn(), loader)
+    if isinstance(loader, pl.LightningDataModule):
+        trainer.fit(module_fn(), datamodule=loader)
+    else:
+        trainer.fit(module_fn(), loader)
     return clock.per_step()
 
 
@@ -325,6 +347,17 @@ def main() -> None:
         variants["spt_module+probe+knn+rankme"] = lambda: run_lightning(
             lambda: make_spt_module(work), work, loader, accelerator, warmup, monitors
         )
+    resident = device_resident(work, device)
+    if resident is not None:
+        data = DataModule(train=resident)
+        variants["raw (device-resident)"] = lambda: run_raw(work, resident, device, warmup)
+        variants["spt_module (device-resident)"] = lambda: run_lightning(
+            lambda: make_spt_module(work), work, data, accelerator, warmup
+        )
+        if monitors is not None:
+            variants["spt_module+probe+knn+rankme (device-resident)"] = lambda: run_lightning(
+                lambda: make_spt_module(work), work, data, accelerator, warmup, monitors
+            )
 
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
     for fn in variants.values():  # one untimed warm-up run of each

@@ -38,7 +38,7 @@ def logged(run_dir: Path, key: str) -> list[float]:
 
 
 def test_every_method_of_the_comparison_has_a_config() -> None:
-    existing = {"simclr", "byol", "vicreg", "barlow_twins", "dino", "supervised", "mae"}
+    existing = {"simclr", "byol", "vicreg", "barlow_twins", "dino", "supervised", "mae", "clip"}
     assert existing <= {path.stem for path in CONFIGS}
 
 

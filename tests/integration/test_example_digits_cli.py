@@ -43,10 +43,12 @@ def test_simclr_digits_example_runs_through_the_spt_command(tmp_path: Path) -> N
     for name in ("knn/val/top1", "linear_probe/val/top1", "rankme/rankme"):
         assert name in table, table
     assert "Epoch 0" in done.stdout  # the progress bar (tqdm writes to stdout)
-    # only those two: the checkpointing and the training curves drawn at the end of fit
+    # only those three: the log across resumes, the checkpointing, and the training curves
     added = re.search(r"added callbacks: (.*)$", done.stdout + done.stderr, re.MULTILINE)
     assert added is not None, done.stdout[-2000:] + done.stderr[-2000:]
-    assert re.fullmatch(r"RunCheckpoint\(.*\), TrainingCurves\('RUN/plots'\)", added.group(1))
+    assert re.fullmatch(
+        r"RunLog\(.*\), RunCheckpoint\(.*\), TrainingCurves\('RUN/plots'\)", added.group(1)
+    )
     saved = torch.load(run_dir / "checkpoints/last.ckpt", weights_only=True)
     assert saved["global_step"] == 2
     assert (run_dir / "logs/metrics.csv").is_file()

@@ -184,7 +184,7 @@ def test_online_knn_with_metrics_dict() -> None:
 
 
 def test_online_knn_missing_key_names_returned_keys() -> None:
-    knn = OnlineKNN(name="knn", input="features", target="label", queue_length=10)
+    knn = OnlineKNN(name="knn", input="features", target="label", queue_length=10, k=5)
     with pytest.raises(KeyError, match="features") as info:
         _fit_knn(knn)
     assert "embedding" in str(info.value)
@@ -192,7 +192,9 @@ def test_online_knn_missing_key_names_returned_keys() -> None:
 
 
 def test_online_knn_input_dim_mismatch_says_both() -> None:
-    knn = OnlineKNN(name="knn", input="embedding", target="label", queue_length=10, input_dim=512)
+    knn = OnlineKNN(
+        name="knn", input="embedding", target="label", queue_length=10, k=5, input_dim=512
+    )
     with pytest.raises(ValueError, match="512") as info:
         _fit_knn(knn)
     assert "16" in str(info.value)
@@ -204,7 +206,14 @@ def test_online_knn_rejects_bad_arguments() -> None:
     with pytest.raises(ValueError, match="queue_length"):
         OnlineKNN(name="knn", input="e", target="l", queue_length=0)
     with pytest.raises(TypeError, match="metrics"):
-        OnlineKNN(name="knn", input="e", target="l", queue_length=3, metrics={"a": 1})
+        OnlineKNN(name="knn", input="e", target="l", queue_length=3, k=3, metrics={"a": 1})
+
+
+def test_online_knn_refuses_more_neighbours_than_the_queue_holds() -> None:
+    with pytest.raises(ValueError, match=r"k=20 neighbours exceeds queue_length=8") as info:
+        OnlineKNN(name="knn", input="embedding", target="label", queue_length=8, k=20)
+    assert "pass k<=8 or queue_length>=20" in str(info.value)
+    assert OnlineKNN(name="knn", input="e", target="l", queue_length=8, k=8).k == 8
 
 
 def test_knn_predict_million_entry_queue_in_bounded_chunks(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -91,7 +91,7 @@ def test_logs_this_step_has_no_fallback() -> None:
 def test_state_keys_name_the_class_and_the_name() -> None:
     # The key under which a checkpoint holds each callback's state.
     probe = OnlineProbe(None, name="linear", probe=nn.Linear(2, 2))
-    knn = OnlineKNN(name="knn", input="embedding", target="label", queue_length=4)
+    knn = OnlineKNN(name="knn", input="embedding", target="label", queue_length=4, k=2)
     rank = RankMe(name="rank", input="embedding", queue_length=4)
     assert probe.state_key == "OnlineProbe{'name': 'linear'}"
     assert knn.state_key == "OnlineKNN{'name': 'knn'}"

@@ -1,4 +1,4 @@
-"""Backbones: the torchvision stem, MLP projectors, small ViTs, the time-series encoder."""
+"""Backbones: the torchvision stem, MLP projectors, the time-series encoder (ViTs: backbone/)."""
 
 from __future__ import annotations
 
@@ -6,17 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from spt.backbone import (
-    MLP,
-    MAEDecoder,
-    SmallCNN,
-    TimeSeriesTransformer,
-    VisionTransformer,
-    from_torchvision,
-    patchify,
-    vit_small,
-    vit_tiny,
-)
+from spt.backbone import MLP, SmallCNN, TimeSeriesTransformer, from_torchvision
 
 
 def _layer1_shape(model: nn.Module, size: int) -> torch.Size:
@@ -102,56 +92,6 @@ def test_mlp_last_norm_and_layer_norm() -> None:
 def test_mlp_rejects_unknown_norm() -> None:
     with pytest.raises(ValueError, match="norm='group'"):
         MLP(4, [4], 4, norm="group")
-
-
-def test_patchify_matches_loop_reference() -> None:
-    images = torch.randn(2, 3, 8, 8)
-    p = 4
-    reference = torch.stack(
-        [
-            torch.stack(
-                [
-                    images[b, :, i * p : (i + 1) * p, j * p : (j + 1) * p]
-                    .permute(1, 2, 0)
-                    .flatten()
-                    for i in range(2)
-                    for j in range(2)
-                ]
-            )
-            for b in range(2)
-        ]
-    )
-    assert torch.equal(patchify(images, p), reference)
-
-
-@pytest.mark.parametrize(("factory", "dim"), [(vit_tiny, 192), (vit_small, 384)])
-def test_small_vits_embed_with_a_patch_size_argument(factory: object, dim: int) -> None:
-    vit = factory(patch_size=8, img_size=32)  # type: ignore[operator]
-    assert vit.patch_embed.kernel_size == (8, 8)
-    assert vit.num_patches == 16
-    with torch.no_grad():
-        assert vit(torch.randn(2, 3, 32, 32)).shape == (2, dim)
-
-
-def test_vit_masking_keeps_the_right_number_of_patches() -> None:
-    vit = VisionTransformer(img_size=16, patch_size=4, dim=16, depth=1, heads=2)
-    tokens, mask, ids_restore = vit.encode(torch.randn(3, 3, 16, 16), mask_ratio=0.75)
-    assert tokens.shape == (3, 1 + 4, 16)
-    assert mask.shape == (3, 16)
-    assert torch.equal(mask.sum(1), torch.full((3,), 12.0))
-    assert torch.equal(ids_restore.sort(1).values, torch.arange(16).expand(3, -1))
-
-
-def test_mae_decoder_predicts_every_patch() -> None:
-    vit = VisionTransformer(img_size=16, patch_size=4, dim=16, depth=1, heads=2)
-    decoder = MAEDecoder(num_patches=16, encoder_dim=16, patch_dim=48, dim=8, depth=1, heads=2)
-    tokens, _, ids_restore = vit.encode(torch.randn(2, 3, 16, 16), mask_ratio=0.5)
-    assert decoder(tokens, ids_restore).shape == (2, 16, 48)
-
-
-def test_vit_rejects_indivisible_image_size() -> None:
-    with pytest.raises(ValueError, match="patch_size=5"):
-        VisionTransformer(img_size=32, patch_size=5)
 
 
 def test_timeseries_encoder_shape_and_padding_is_ignored() -> None:

@@ -13,9 +13,10 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 import spt
+from spt._loggers import RunCSVLogger
+from spt._run_log import RunLog
 from spt.checkpoint import RunCheckpoint, atomic_save_checkpoint
 from spt.manager import load_backbone
-from spt.plots import TrainingCurves
 from spt_module.testing import RandomDictDataset, classification_forward, make_trainer
 
 
@@ -35,7 +36,7 @@ def _data() -> spt.data.DataModule:
     )
 
 
-def test_manager_adds_only_its_checkpoint_and_curves_callbacks_and_logs_them(
+def test_manager_adds_only_its_log_checkpoint_and_curves_callbacks_and_logs_them(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     trainer = make_trainer(max_epochs=1)
@@ -43,17 +44,17 @@ def test_manager_adds_only_its_checkpoint_and_curves_callbacks_and_logs_them(
     with caplog.at_level(logging.INFO, logger="spt"):
         spt.Manager(trainer=trainer, module=_module(), data=_data(), run_dir=tmp_path)()
     added = [c for c in trainer.callbacks if not any(c is b for b in before)]
-    assert [type(c) for c in added] == [RunCheckpoint, TrainingCurves]
+    assert sorted(type(c).__name__ for c in added) == ["RunCheckpoint", "RunLog", "TrainingCurves"]
+    assert isinstance(trainer.callbacks[0], RunLog)  # first: it restores state before others log
     assert "RunCheckpoint" in caplog.text
+    assert "RunLog" in caplog.text
     assert (tmp_path / "checkpoints/last.ckpt").is_file()
 
 
 def test_csv_logger_is_the_default(tmp_path: Path) -> None:
     trainer = make_trainer(max_epochs=2, logger=True, log_every_n_steps=1)
     spt.Manager(trainer=trainer, module=_module(), data=_data(), run_dir=tmp_path)()
-    from lightning.pytorch.loggers import CSVLogger
-
-    assert [type(lg) for lg in trainer.loggers] == [CSVLogger]
+    assert [type(lg) for lg in trainer.loggers] == [RunCSVLogger]
     header = (tmp_path / "logs/metrics.csv").read_text().splitlines()[0].split(",")
     assert "hparams/lr_default" in header
 
@@ -97,11 +98,37 @@ def test_wandb_logger_works_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         wandb={"project": "spt-test"},
     )
     manager()
-    from lightning.pytorch.loggers import CSVLogger, WandbLogger
+    from lightning.pytorch.loggers import WandbLogger
 
-    assert [type(lg) for lg in trainer.loggers] == [CSVLogger, WandbLogger]
+    assert [type(lg) for lg in trainer.loggers] == [RunCSVLogger, WandbLogger]
     run_id = (tmp_path / "wandb_id.txt").read_text().strip()
     assert any(run_id in p.name for p in (tmp_path / "wandb").glob("offline-run-*"))
+
+
+def test_wandb_without_an_api_key_says_how_to_run_offline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wandb = pytest.importorskip("wandb")
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+
+    def init(**kwargs: Any) -> Any:  # what wandb.init does without a key (no network used)
+        raise wandb.errors.UsageError("No API key configured. Use `wandb login` to log in.")
+
+    monkeypatch.setattr(wandb, "init", init)
+    monkeypatch.setattr(wandb, "run", None)  # no run left by an earlier test
+    manager = spt.Manager(
+        trainer=make_trainer(max_epochs=1, logger=True),
+        module=_module(),
+        data=_data(),
+        run_dir=tmp_path,
+        wandb={"project": "spt-test"},
+    )
+    with pytest.raises(RuntimeError, match="No API key configured") as raised:
+        manager()
+    message = str(raised.value)
+    assert "WANDB_MODE=offline" in message
+    assert "manager.wandb.mode=offline" in message
+    assert not (tmp_path / "checkpoints").exists()  # before anything trained
 
 
 def test_final_metrics_are_printed_as_a_table(

@@ -1,7 +1,9 @@
-"""On SLURM's warning signal (SIGUSR1) or SIGTERM the Manager checkpoints, requeues and stops."""
+"""On SIGUSR1 or SIGTERM the Manager checkpoints and stops: requeued under SLURM, else it exits
+with the signal's status and records the run as interrupted."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -12,6 +14,8 @@ from pathlib import Path
 
 import pytest
 import torch
+
+pytestmark = pytest.mark.slow  # subprocesses that train and are signalled
 
 CHILD = textwrap.dedent(
     """
@@ -83,6 +87,10 @@ def test_signal_writes_checkpoint_requeues_and_the_requeued_job_resumes(
     assert (tmp_path / "scontrol.log").read_text().split() == ["requeue", "4242"]
     saved = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=True)
     assert 3 <= saved["global_step"] < 200, out  # stopped early, after the signal
+    record = json.loads((tmp_path / "run/results.json").read_text())
+    assert record["status"] == "interrupted"
+    assert record["interruption"]["requeued"] is True
+    assert not (tmp_path / "run/backbone.pt").exists()  # the requeued job writes it
 
     if signum == signal.SIGTERM:
         return
@@ -92,3 +100,47 @@ def test_signal_writes_checkpoint_requeues_and_the_requeued_job_resumes(
     assert requeued.returncode == 0, out
     assert "global_step 200" in out
     assert "resuming from" in out
+
+
+def _without_slurm() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR1], ids=["SIGTERM", "SIGUSR1"])
+def test_signal_outside_slurm_exits_with_the_signals_status_and_no_final_artefacts(
+    tmp_path: Path, signum: int
+) -> None:
+    env = _without_slurm()
+    child = _start(tmp_path, env)
+    marker = tmp_path / "marker"
+    deadline = time.monotonic() + 300  # a guard against hanging, not a speed bound
+    while not marker.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert child.poll() is None, child.communicate()[0]
+    child.send_signal(signum)
+    out, _ = child.communicate(timeout=300)
+    assert child.returncode == 128 + signum, out
+    run = tmp_path / "run"
+    saved = torch.load(run / "checkpoints/last.ckpt", weights_only=True)
+    step = saved["global_step"]
+    assert 3 <= step < 200, out
+    name = signal.Signals(signum).name
+    assert f"stopped by {name} at step {step}; checkpoint {run / 'checkpoints/last.ckpt'}" in out
+    assert "global_step" not in out  # the script did not go on as if the run had finished
+    assert not (run / "backbone.pt").exists()
+    assert not (run / "results.txt").exists()
+    record = json.loads((run / "results.json").read_text())
+    assert record["status"] == "interrupted"
+    assert record["interruption"]["signal"] == name
+    assert record["interruption"]["step"] == step
+    assert record["interruption"]["exit_code"] == 128 + signum
+
+    if signum == signal.SIGUSR1:
+        return
+    marker.write_text("again")  # the same command again, no signal: it resumes and finishes
+    again = _start(tmp_path, env)
+    out, _ = again.communicate(timeout=600)
+    assert again.returncode == 0, out
+    assert "global_step 200" in out
+    assert json.loads((run / "results.json").read_text())["status"] == "complete"
+    assert (run / "backbone.pt").is_file()

@@ -31,6 +31,7 @@ METHODS = [
     "moco_v3",
     "simsiam",
     "supcon",
+    "clip",
 ]
 
 

@@ -8,6 +8,7 @@ from spt_callbacks.rankme import RankMe, rankme
 from spt_callbacks.retrieval import Retrieval, retrieval_metrics
 from spt_callbacks.schedules import WeightDecaySchedule
 from spt_callbacks.uniformity import Uniformity, alignment, dimension_std, uniformity
+from spt_callbacks.zero_shot import ZeroShotClassifier
 
 __version__ = "0.1.0"
 
@@ -21,6 +22,7 @@ __all__: list[str] = [
     "RingQueue",
     "Uniformity",
     "WeightDecaySchedule",
+    "ZeroShotClassifier",
     "__version__",
     "alignment",
     "dimension_std",

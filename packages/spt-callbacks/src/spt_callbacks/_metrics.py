@@ -75,8 +75,9 @@ class TopOneAccuracy(Metric):
     def update(self, preds: Tensor, target: Tensor) -> None:
         """Count the correct predictions of a batch."""
         predicted = preds.argmax(dim=1) if preds.ndim == 2 else preds
-        self.correct += (predicted == target).sum().to(self.correct.dtype)
-        self.total += target.numel()
+        # In place: ``self.correct += ...`` would go through nn.Module.__setattr__ every step.
+        self.correct.add_((predicted == target).sum())
+        self.total.add_(target.numel())
 
     def compute(self) -> Tensor:
         """Correct / total."""

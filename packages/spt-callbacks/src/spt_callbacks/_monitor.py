@@ -84,10 +84,12 @@ class QueueMonitor(NamedCallback):
         self._queues.push(self.input, x)
         self.batches_seen += 1
         values = self.ready()
-        embeddings = self._queues.recent(self.input)
-        if self.batches_seen % self.every_n_steps == 0 and sum(e.shape[0] for e in embeddings) > 1:
-            values.update(self.measure(embeddings, outputs, batch))
-        log_metrics(pl_module, self.name, values, on_step=True, on_epoch=False)
+        if self.batches_seen % self.every_n_steps == 0:
+            embeddings = self._queues.recent(self.input)
+            if sum(e.shape[0] for e in embeddings) > 1:
+                values.update(self.measure(embeddings, outputs, batch))
+        if values:
+            log_metrics(pl_module, self.name, values, on_step=True, on_epoch=False)
 
     @override
     def state_dict(self) -> dict[str, Any]:

@@ -44,7 +44,13 @@ class NamedCallback(Callback):
     @property
     @override
     def state_key(self) -> str:
-        return callback_state_key(self, name=self.name)
+        # Lightning reads it for every hook it calls (its profiler's action name), so the
+        # string is built once per name, not on every hook of every step.
+        cached: tuple[str, str] | None = getattr(self, "_state_key_of_name", None)
+        if cached is None or cached[0] != self.name:
+            cached = (self.name, callback_state_key(self, name=self.name))
+            self._state_key_of_name = cached
+        return cached[1]
 
 
 class HeldState:

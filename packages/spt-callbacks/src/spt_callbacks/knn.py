@@ -147,7 +147,7 @@ class OnlineKNN(NamedCallback):
         metrics: A ``torchmetrics.Metric`` or a dict of them fed ``(scores (B, C), labels)``;
             None logs top-1 accuracy as ``{name}/val/top1``.
         input_dim: Expected ``D``; a different dimension raises.
-        k: Number of neighbours.
+        k: Number of neighbours, at most ``queue_length``.
         temperature: Temperature of the cosine vote weights ``exp(sim / temperature)``.
         distance: ``"cosine"`` or ``"euclidean"`` (votes ``1 / (d + 1e-5)``, see
             :func:`knn_predict`).
@@ -181,6 +181,12 @@ class OnlineKNN(NamedCallback):
             raise ValueError(f"{self._owner}: k must be a positive int, got {k!r}")
         if temperature <= 0:
             raise ValueError(f"{self._owner}: temperature must be > 0, got {temperature!r}")
+        if isinstance(queue_length, int) and 1 <= queue_length < k:  # votes would be clipped
+            raise ValueError(
+                f"{self._owner}: k={k} neighbours exceeds queue_length={queue_length}, the most "
+                f"training embeddings ever queued, so every vote would use {queue_length} "
+                f"instead; pass k<={queue_length} or queue_length>={k}"
+            )
         self.input = input
         self.target = target
         self.queue_length = queue_length

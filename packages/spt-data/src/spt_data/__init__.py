@@ -12,11 +12,15 @@ Examples:
 
 from typing import TYPE_CHECKING, Any
 
-from spt_data import gpu, recipes, static, transforms
+from spt_data import gpu, masking, recipes, static, transforms
+from spt_data.captions import DIGIT_NAMES, DIGIT_TEMPLATES, CaptionFromLabel
+from spt_data.cifar import cifar, cifar_classes, read_cifar
 from spt_data.datasets import DictDataset, FromTorchDataset, SampleDataset
+from spt_data.device_loader import DeviceLoader
 from spt_data.digits import digits
 from spt_data.fold_views import fold_views
 from spt_data.hf import HFDataset
+from spt_data.image_folder import ImageFolder
 from spt_data.samplers import RepeatedRandomSampler
 from spt_data.timeseries import synthetic_timeseries
 
@@ -26,16 +30,25 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "DIGIT_NAMES",
+    "DIGIT_TEMPLATES",
+    "CaptionFromLabel",
     "DataModule",
+    "DeviceLoader",
     "DictDataset",
     "FromTorchDataset",
     "HFDataset",
+    "ImageFolder",
     "RepeatedRandomSampler",
     "SampleDataset",
     "__version__",
+    "cifar",
+    "cifar_classes",
     "digits",
     "fold_views",
     "gpu",
+    "masking",
+    "read_cifar",
     "recipes",
     "static",
     "synthetic_timeseries",

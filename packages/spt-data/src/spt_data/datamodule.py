@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import lightning as L
 from torch.utils.data import DataLoader
 from typing_extensions import override
 
+from spt_data.device_loader import DeviceLoader
+
 __all__ = ["DataModule"]
 
 STAGES = ("train", "val", "test", "predict")
+# Lightning's setup(stage) -> the loaders that stage reads.
+_SETUP_STAGES = {
+    "fit": ("train", "val"),
+    "validate": ("val",),
+    "test": ("test",),
+    "predict": ("predict",),
+}
 
 
 def _check_gpu_transform(gpu_transform: Any) -> Any:
@@ -40,24 +49,26 @@ def _check_gpu_transform(gpu_transform: Any) -> Any:
 
 
 class DataModule(L.LightningDataModule):
-    """Hand ready-made DataLoaders to Lightning, one per stage.
+    """Hand ready-made DataLoaders (or device-resident loaders) to Lightning, one per stage.
 
-    Stages without a DataLoader stay undefined for Lightning (as if the hook were not
+    Stages without a loader stay undefined for Lightning (as if the hook were not
     written), so ``trainer.fit(module, datamodule=DataModule(train=loader))`` runs without
-    validation.
+    validation. A :class:`~spt_data.DeviceLoader` is placed in ``setup``: its tensors move to
+    the Trainer's device (unless it was built with a ``device``) and it takes this process's
+    shard under DDP.
 
     Args:
-        train: DataLoader for ``fit``.
-        val: DataLoader for validation (in ``fit`` and ``validate``).
-        test: DataLoader for ``test``.
-        predict: DataLoader for ``predict``.
+        train: DataLoader or DeviceLoader for ``fit``.
+        val: DataLoader or DeviceLoader for validation (in ``fit`` and ``validate``).
+        test: DataLoader or DeviceLoader for ``test``.
+        predict: DataLoader or DeviceLoader for ``predict``.
         gpu_transform: Batched transform applied on the device after the batch is moved: a
             callable for every stage, or a dict ``{"train": ..., "val": ...}`` per stage. Stored
             as ``self.gpu_transform``; ``spt_module.Module`` resolves and applies it.
 
     Raises:
-        TypeError: a loader is not a ``torch.utils.data.DataLoader`` or ``gpu_transform`` is
-            neither a callable nor a dict.
+        TypeError: a loader is neither a ``torch.utils.data.DataLoader`` nor a
+            ``DeviceLoader``, or ``gpu_transform`` is neither a callable nor a dict.
         ValueError: a ``gpu_transform`` dict has a key that is not a stage.
 
     Examples:
@@ -68,19 +79,19 @@ class DataModule(L.LightningDataModule):
 
     def __init__(
         self,
-        train: DataLoader[Any] | None = None,
-        val: DataLoader[Any] | None = None,
-        test: DataLoader[Any] | None = None,
-        predict: DataLoader[Any] | None = None,
+        train: DataLoader[Any] | DeviceLoader | None = None,
+        val: DataLoader[Any] | DeviceLoader | None = None,
+        test: DataLoader[Any] | DeviceLoader | None = None,
+        predict: DataLoader[Any] | DeviceLoader | None = None,
         gpu_transform: Callable[[Any], Any] | Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         loaders = {"train": train, "val": val, "test": test, "predict": predict}
         for stage, loader in loaders.items():
-            if loader is not None and not isinstance(loader, DataLoader):
+            if loader is not None and not isinstance(loader, (DataLoader, DeviceLoader)):
                 raise TypeError(
-                    f"DataModule: {stage} must be a torch.utils.data.DataLoader, got "
-                    f"{type(loader).__name__}; wrap a dataset with "
+                    f"DataModule: {stage} must be a torch.utils.data.DataLoader or an "
+                    f"spt_data.DeviceLoader, got {type(loader).__name__}; wrap a dataset with "
                     f"DataLoader(dataset, batch_size=...)"
                 )
             if loader is None:
@@ -88,6 +99,66 @@ class DataModule(L.LightningDataModule):
                 setattr(self, f"{stage}_dataloader", getattr(super(), f"{stage}_dataloader"))
         self.loaders = loaders
         self.gpu_transform = _check_gpu_transform(gpu_transform)
+
+    @classmethod
+    def device_resident(
+        cls,
+        train: Any = None,
+        val: Any = None,
+        *,
+        batch_size: int,
+        val_batch_size: int | None = None,
+        keys: Sequence[str] | None = None,
+        seed: int = 0,
+        gpu_transform: Callable[[Any], Any] | Mapping[str, Any] | None = None,
+    ) -> DataModule:
+        """A DataModule whose datasets are stacked once and served from the device.
+
+        ``train`` is read into a shuffled :class:`~spt_data.DeviceLoader` with
+        ``drop_last=True``, ``val`` into one in order with ``drop_last=False`` (see
+        :meth:`DeviceLoader.from_dataset`).
+
+        Args:
+            train: Dict dataset for ``fit`` (uint8 images, for a GPU recipe), or None.
+            val: Dict dataset for validation, or None.
+            batch_size: Training batch size (per process).
+            val_batch_size: Validation batch size; default ``batch_size``.
+            keys: Keys to keep from the samples (default all but ``sample_idx``).
+            seed: Base seed of the training order.
+            gpu_transform: As for the constructor.
+
+        Examples:
+            >>> import torch
+            >>> from spt_data import DictDataset
+            >>> ds = DictDataset({"x": torch.randn(8, 2), "label": [0, 1] * 4})
+            >>> DataModule.device_resident(ds, ds, batch_size=4)
+            DataModule(stages=['train', 'val'], gpu_transform=False)
+        """
+        loaders: dict[str, DeviceLoader | None] = {"train": None, "val": None}
+        if train is not None:
+            loaders["train"] = DeviceLoader.from_dataset(
+                train, batch_size, keys=keys, shuffle=True, drop_last=True, seed=seed
+            )
+        if val is not None:
+            loaders["val"] = DeviceLoader.from_dataset(
+                val, val_batch_size or batch_size, keys=keys, shuffle=False, drop_last=False
+            )
+        return cls(**loaders, gpu_transform=gpu_transform)
+
+    @override
+    def setup(self, stage: str) -> None:
+        """Place the stage's DeviceLoaders on the Trainer's device and this process's shard."""
+        trainer = self.trainer
+        if trainer is None:
+            return
+        for name in _SETUP_STAGES.get(stage, STAGES):
+            loader = self.loaders[name]
+            if isinstance(loader, DeviceLoader):
+                loader.place(
+                    trainer.strategy.root_device,
+                    rank=trainer.global_rank,
+                    world_size=trainer.world_size,
+                )
 
     @override
     def train_dataloader(self) -> Any:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from lightning.pytorch.strategies import ModelParallelStrategy, StrategyRegistry
+from lightning.pytorch.strategies import FSDPStrategy, ModelParallelStrategy, StrategyRegistry
 from torch import nn
 from typing_extensions import override
 
@@ -25,6 +25,7 @@ __all__ = [
     "callback_state_names",
     "default_parallelize_fn",
     "register_fsdp2",
+    "reject_fsdp1",
 ]
 
 #: Attributes under which callbacks register their modules and metrics on the Module.
@@ -66,6 +67,49 @@ def register_fsdp2() -> None:
             FSDP2Strategy,
             description="FSDP2 (fully_shard) data parallelism over all devices (spt_module)",
         )
+
+
+def _is_fsdp1(strategy: Any) -> bool:
+    if isinstance(strategy, str):
+        return strategy in FSDPStrategy.get_registered_strategies()
+    if isinstance(strategy, type):
+        return issubclass(strategy, FSDPStrategy)
+    return isinstance(strategy, FSDPStrategy)
+
+
+def reject_fsdp1(strategy: Any, where: str = "Trainer(strategy=...)") -> None:
+    """Refuse FSDP1 (``strategy="fsdp"``, an ``FSDPStrategy``), naming ``"fsdp2"`` instead.
+
+    :class:`spt_module.Module` calls it in ``setup``; the ``spt`` command and
+    ``spt.Manager(trainer={...})`` call it on a config's strategy before the Trainer is built,
+    so that on a CPU this advice comes before Lightning's "requires a GPU accelerator".
+
+    Args:
+        strategy: A strategy name, class or instance (anything else passes).
+        where: The setting as the message names it (``"trainer.strategy"`` for a config).
+
+    Raises:
+        ValueError: For FSDP1, with the reason and the fix.
+
+    Examples:
+        >>> reject_fsdp1("fsdp2")
+        >>> reject_fsdp1("fsdp", where="trainer.strategy")
+        Traceback (most recent call last):
+        ...
+        ValueError: trainer.strategy='fsdp' (FSDP1) is not supported by spt_module.Module: ...
+    """
+    if not _is_fsdp1(strategy):
+        return
+    if isinstance(strategy, str):
+        given = repr(strategy)
+    else:
+        given = getattr(strategy, "__name__", None) or f"{type(strategy).__name__}(...)"
+    raise ValueError(
+        f"{where}={given} (FSDP1) is not supported by spt_module.Module: its flat-parameter "
+        "state machine allows one forward/backward per step, which multi-forward methods "
+        "(DINO, I-JEPA, ...) break. Use strategy='fsdp2' instead (FSDP2: fully_shard, "
+        "registered by spt_module; it also runs on a CPU with gloo)."
+    )
 
 
 def _callback_modules(module: nn.Module) -> Iterator[nn.Module]:

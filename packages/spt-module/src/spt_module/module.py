@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.strategies import FSDPStrategy
 from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 from torchmetrics import Metric
 from typing_extensions import override
 
+from spt_module import _memory_format as memory_format
 from spt_module._accumulation import (
     StepCounters,
     is_accumulation_boundary,
@@ -22,6 +22,7 @@ from spt_module._accumulation import (
 )
 from spt_module._batch import prepare_batch, require_loss
 from spt_module._clipping import Clipping, resolve_clipping
+from spt_module._compile import CompileOnce
 from spt_module._forward import require_forward_function
 from spt_module._gpu_transform import GPU_TRANSFORM_ON_MODULE, resolve_gpu_transform
 from spt_module._lightning import attached_trainer, epoch_completed, logs_this_step
@@ -30,9 +31,9 @@ from spt_module._parameters import ExcludeCallbackParameters
 from spt_module._schedulers import step_epoch_schedulers, step_scheduler_after_optimizer
 from spt_module._table import optimizer_table
 from spt_module._trainer_settings import SettingsKeeper, TrainerSettings
-from spt_module.fsdp import callback_state_names, default_parallelize_fn
+from spt_module.fsdp import callback_state_names, default_parallelize_fn, reject_fsdp1
 from spt_module.metrics import METRICS_KEYS, build_stage_metrics, metric_inputs
-from spt_optim import OptimizerEntry, build_optimizers, length_from_module
+from spt_optim import OptimizerEntry, build_optimizers, length_from_module, validate_optim
 
 __all__ = ["Module"]
 
@@ -75,6 +76,14 @@ class Module(ExcludeCallbackParameters, pl.LightningModule):
             ``strategy="fsdp2"``; default :func:`spt_module.fsdp.default_parallelize_fn`.
         metrics: A torchmetrics Metric, a dict of them, or a per-stage dict
             (``{"train": ..., "val": ..., "test": ...}``); see :mod:`spt_module.metrics`.
+        compile: ``torch.compile`` the components in place (``nn.Module.compile``: same
+            parameters, ``state_dict`` keys and checkpoints) in ``configure_model``: True for
+            every component holding parameters, or a list of names such as ``["backbone"]``.
+        compile_mode: The ``torch.compile`` mode (``"max-autotune"``, ...); None: default.
+        channels_last: Convert the 4-D weights (convolutions) to channels-last at
+            construction, and the 4-D floating tensors of every batch after the GPU
+            transform; an ``spt_data.gpu`` transform of the data is asked to write its output
+            channels-last, which makes that conversion free.
         **components: Attributes of the module (backbone, projector, loss, ...).
 
     Raises:
@@ -83,7 +92,11 @@ class Module(ExcludeCallbackParameters, pl.LightningModule):
             built without one raises on its first call (building one without a forward is
             allowed, e.g. to inspect routing).
         ValueError: If a component name clashes with a LightningModule attribute, or is
-            ``gpu_transform``.
+            ``gpu_transform``; if ``compile`` names something that is not a component (the
+            message lists them) or ``compile_mode`` is not a mode of ``torch.compile``; for an
+            ``optim`` spec that cannot build (an unknown optimizer, scheduler or argument, see
+            :func:`spt_optim.validate_optim`; quoted numbers such as ``lr: "1e-3"`` are taken
+            as numbers, with a warning).
 
     Examples:
         >>> from spt_module.testing import classification_forward
@@ -110,13 +123,16 @@ class Module(ExcludeCallbackParameters, pl.LightningModule):
         hparams: Mapping[str, Any] | None = None,
         parallelize_fn: Callable[[nn.Module, Any], Any] | None = None,
         metrics: Any = None,
+        compile: bool | Sequence[str] = False,
+        compile_mode: str | None = None,
+        channels_last: bool = False,
         **components: Any,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
         require_forward_function(forward)
         self._forward_fn = forward
-        self.optim = optim
+        self.optim = validate_optim(optim)  # a bad spec fails here, before model or data
         self._parallelize_fn = parallelize_fn
         self._parallelized = False
         if hparams is not None:
@@ -131,6 +147,10 @@ class Module(ExcludeCallbackParameters, pl.LightningModule):
                     f"LightningModule (or is private); rename it, e.g. {name.strip('_')}_module=..."
                 )
             setattr(self, name, value)
+        self._compile = CompileOnce(self, compile, compile_mode)
+        self.channels_last = bool(channels_last)
+        if self.channels_last:
+            memory_format.to_channels_last(self)
         self.optimizer_entries: list[OptimizerEntry] = []
         self._settings = SettingsKeeper()
         self._counters = StepCounters()
@@ -286,28 +306,24 @@ class Module(ExcludeCallbackParameters, pl.LightningModule):
     @override
     def setup(self, stage: str) -> None:
         """Reject FSDP1 (``strategy="fsdp"``); forget cached GPU transforms."""
-        if isinstance(self.trainer.strategy, FSDPStrategy):
-            raise ValueError(
-                "Module: Trainer(strategy='fsdp') (FSDP1) is not supported: its flat-parameter "
-                "state machine allows one forward/backward per step, which multi-forward methods "
-                "(DINO, I-JEPA, ...) break. Use Trainer(strategy='fsdp2') instead."
-            )
+        reject_fsdp1(self.trainer.strategy, where="Module: Trainer(strategy=...)")
         self._gpu_transforms.clear()
 
     @override
     def configure_model(self) -> None:
-        """Apply ``parallelize_fn`` when a device mesh exists (``strategy="fsdp2"``).
+        """Apply ``parallelize_fn`` when a device mesh exists (``strategy="fsdp2"``), then
+        ``compile`` (once).
 
         Also tells DDP to leave the parameters of callback modules alone.
         """
         ignored = callback_state_names(self)
         if ignored:
             self._ddp_params_and_buffers_to_ignore = ignored
-        if self.device_mesh is None or self._parallelized:
-            return
-        parallelize = self._parallelize_fn or default_parallelize_fn
-        parallelize(self, self.device_mesh)
-        self._parallelized = True
+        if self.device_mesh is not None and not self._parallelized:
+            parallelize = self._parallelize_fn or default_parallelize_fn
+            parallelize(self, self.device_mesh)
+            self._parallelized = True
+        self._compile.apply(self)
 
     @override
     def configure_optimizers(self) -> Any:
@@ -353,7 +369,8 @@ class Module(ExcludeCallbackParameters, pl.LightningModule):
         """Apply the GPU transform of the dataset or DataModule (see ``_gpu_transform``).
 
         The transform is resolved once per stage and DataLoader; an ``nn.Module`` is moved
-        to the device on first use. Nothing set costs one dict lookup.
+        to the device on first use. Nothing set costs one dict lookup. With
+        ``channels_last``, image batches come out channels-last.
         """
         trainer = attached_trainer(self)
         if trainer is None:
@@ -364,8 +381,11 @@ class Module(ExcludeCallbackParameters, pl.LightningModule):
             transform = resolve_gpu_transform(trainer, dataloader_idx)
             if isinstance(transform, nn.Module):
                 transform = transform.to(self.device)
+            if self.channels_last:
+                memory_format.ask_transform_for_channels_last(transform)
             self._gpu_transforms[key] = transform
-        return batch if transform is None else transform(batch)
+        batch = batch if transform is None else transform(batch)
+        return memory_format.channels_last_batch(batch) if self.channels_last else batch
 
     # ------------------------------------------------------------------ checkpoints
     @override

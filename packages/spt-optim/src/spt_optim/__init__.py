@@ -7,6 +7,7 @@ Imports torch only (never lightning). Example, inside any LightningModule::
         return spt_optim.configure_optimizers(self, {"optimizer": {"type": "AdamW", "lr": 1e-3}})
 """
 
+from spt_optim._validate import QuotedNumberWarning, validate_optim
 from spt_optim.entries import (
     OptimizerEntry,
     build_optimizers,
@@ -28,6 +29,7 @@ __all__ = [
     "LARS",
     "LinearWarmupCosineAnnealing",
     "OptimizerEntry",
+    "QuotedNumberWarning",
     "RoutingReport",
     "TrainingLength",
     "UnmatchedParametersWarning",
@@ -43,5 +45,6 @@ __all__ = [
     "route_parameters",
     "routing_report",
     "scheduler_defaults",
+    "validate_optim",
     "weight_decay_groups",
 ]

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         optim,
         plots,
     )
+    from spt._interrupt import RunInterrupted
     from spt.export import load_backbone, save_backbone
     from spt.manager import Manager
     from spt_module import Module
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Manager",
     "Module",
+    "RunInterrupted",
     "__version__",
     "backbone",
     "callbacks",
@@ -65,10 +67,13 @@ _SUBMODULES = {
     "optim",
     "plots",
     "cli",
+    "export",  # spt.export.load_backbone
+    "manager",  # spt.manager.load_backbone, as older run logs suggested
 }
 _OBJECTS = {
     "Module": ("spt_module", "Module"),
     "Manager": ("spt.manager", "Manager"),
+    "RunInterrupted": ("spt._interrupt", "RunInterrupted"),
     "load_backbone": ("spt.export", "load_backbone"),
     "save_backbone": ("spt.export", "save_backbone"),
 }

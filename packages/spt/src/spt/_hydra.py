@@ -25,7 +25,19 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 __all__ = ["ConfigError", "check_targets", "instantiate_section", "run_config"]
 
 REQUIRED = ("trainer", "module", "data")
-MANAGER_KEYS = ("seed", "run_dir", "ckpt_path", "ckpt_every_n_steps", "wandb", "save_backbone")
+MANAGER_KEYS = (
+    "seed",
+    "run_dir",
+    "ckpt_path",
+    "ckpt_every_n_steps",
+    "ckpt_keep",
+    "ckpt_monitor",
+    "ckpt_mode",
+    "ckpt_best_k",
+    "wandb",
+    "save_backbone",
+    "collective_timeout",
+)
 
 
 class ConfigError(CompactHydraException):
@@ -165,10 +177,12 @@ def run_config(
     """
     import lightning as pl
 
+    from spt._preflight import check_settings  # here: it imports this module
     from spt.manager import Manager
 
     check_sections(cfg, file)
     check_targets(cfg, file)
+    check_settings(cfg, file)  # FSDP1, a bad optim spec: refused before anything is built
     manager_kwargs: dict[str, Any] = {}
     if cfg.get("manager") is not None:
         manager_kwargs = OmegaConf.to_container(cfg.manager, resolve=True)  # type: ignore[assignment]
@@ -190,7 +204,21 @@ def run_config(
     if callbacks:
         trainer.callbacks.extend(callbacks)  # type: ignore[attr-defined]
     try:
-        manager = Manager(trainer=trainer, module=module, data=data, **manager_kwargs)
-    except TypeError as exc:
+        manager = Manager(
+            trainer=trainer, module=module, data=data, config=_recorded(cfg), **manager_kwargs
+        )
+    except (TypeError, ValueError) as exc:
         raise ConfigError(f"{file}: {exc}") from exc
     return manager()
+
+
+def _recorded(cfg: DictConfig) -> dict[str, Any]:
+    """The composed config as ``results.json`` records it (resolved where it can be)."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        container = OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException:
+        container = OmegaConf.to_container(cfg, resolve=False)
+    assert isinstance(container, dict)
+    return {str(k): v for k, v in container.items()}

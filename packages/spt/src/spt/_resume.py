@@ -17,6 +17,12 @@ it does only for loaders without a length) and continues from the saved random s
 run is then the same as one never interrupted, with ``num_workers=0`` or non-persistent
 workers.
 
+Under DDP each process has its own random states and its own part of the data (the
+``DistributedSampler`` Lightning puts in, which :class:`ResumableDataModule` adds before it
+wraps the loader). Lightning asks every process for its state but writes rank 0's copy only,
+so these states are gathered (:func:`gather_per_rank`) into the checkpoint and each process
+takes its own back (:func:`select_own_rank`).
+
 Lightning hands the state over only to a loader it builds after restoring the checkpoint.
 When ``configure_optimizers`` reads the run's length, Lightning has built the loader before
 the restore; ``spt_optim.TrainingLength.from_trainer`` then makes Lightning build it again
@@ -37,6 +43,7 @@ Examples:
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Iterator
 from typing import Any
@@ -44,8 +51,23 @@ from typing import Any
 import lightning as pl
 import numpy as np
 import torch
+import torch.distributed as dist
 
-__all__ = ["ResumableDataModule", "ResumableLoader", "capture_rng", "restore_rng"]
+from spt._lightning import with_distributed_sampler
+
+__all__ = [
+    "ResumableDataModule",
+    "ResumableLoader",
+    "capture_rng",
+    "gather_per_rank",
+    "restore_rng",
+    "select_own_rank",
+]
+
+log = logging.getLogger("spt")
+
+PER_RANK = "per_rank"
+"""The key under which :func:`gather_per_rank` lists the states of the processes."""
 
 
 def capture_rng() -> dict[str, Any]:
@@ -78,6 +100,74 @@ def restore_rng(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _rank_and_world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return int(dist.get_rank()), int(dist.get_world_size())
+    return 0, 1
+
+
+def gather_per_rank(state: Any) -> dict[str, list[Any]]:
+    """The ``state`` of every process, in rank order, for a checkpoint that rank 0 writes.
+
+    A collective under DDP: every process calls it at the same point, which holds for the
+    ``state_dict`` of a loader or a callback (Lightning builds the checkpoint on every rank
+    and writes rank 0's). In one process no communication happens.
+
+    Args:
+        state: This process's state: tensors and plain containers (``weights_only`` loads it).
+
+    Returns:
+        ``{"per_rank": [state of rank 0, state of rank 1, ...]}``.
+
+    Examples:
+        >>> gather_per_rank({"yielded": 3})
+        {'per_rank': [{'yielded': 3}]}
+    """
+    _, world = _rank_and_world()
+    if world == 1:
+        return {PER_RANK: [state]}
+    states: list[Any] = [None] * world
+    dist.all_gather_object(states, state)
+    return {PER_RANK: states}
+
+
+def select_own_rank(saved: Any, what: str) -> Any:
+    """This process's state out of :func:`gather_per_rank`'s result.
+
+    A checkpoint written by another number of processes gives every process rank 0's state,
+    with a warning: the run goes on, but no longer repeats the uninterrupted one exactly.
+
+    Args:
+        saved: What :func:`gather_per_rank` returned, or a state saved without it (a
+            checkpoint of an earlier spt), which is returned as it is.
+        what: What the state is, for the warning (e.g. ``"the train loader's position"``).
+
+    Returns:
+        The state this rank saved.
+
+    Examples:
+        >>> select_own_rank({"per_rank": [{"yielded": 3}]}, "the train loader's position")
+        {'yielded': 3}
+    """
+    if not isinstance(saved, dict) or set(saved) != {PER_RANK}:
+        return saved
+    states = saved[PER_RANK]
+    rank, world = _rank_and_world()
+    if len(states) == world:
+        return states[rank]
+    if rank == 0:
+        log.warning(
+            "spt: %s was saved by %d processes and is restored in %d; every process takes "
+            "rank 0's, so the resumed run does not repeat the uninterrupted one exactly "
+            "(resume with %d processes for that)",
+            what,
+            len(states),
+            world,
+            len(states),
+        )
+    return states[0]
+
+
 class ResumableLoader:
     """Wraps a train ``DataLoader`` so that Lightning can checkpoint its position.
 
@@ -103,6 +193,14 @@ class ResumableLoader:
         if name == "loader":  # not set yet (unpickling)
             raise AttributeError(name)
         return getattr(self.loader, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Lightning sets attributes of the loader (its rank-aware ``worker_init_fn``): they
+        # belong to the wrapped loader, which is the one that starts the workers.
+        if name == "loader" or name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.loader, name, value)
 
     def _prefetched(self) -> bool:
         # Lightning fetches one batch ahead only when the loader has no length.
@@ -155,23 +253,30 @@ class ResumableLoader:
             yield item[0]
 
     def state_dict(self) -> dict[str, Any]:
-        """Position in the epoch and random states; called when Lightning writes a checkpoint."""
-        return {
-            "yielded": self._yielded,
-            "exhausted": self._exhausted,
-            "prefetched": self._prefetched(),
-            "epoch_rng": self._epoch_rng,
-            "fetch_rng": self._fetch_rng,
-            "save_rng": capture_rng(),
-        }
+        """Position in the epoch and random states of every process (:func:`gather_per_rank`).
+
+        Lightning calls it on every process when it writes a checkpoint.
+        """
+        return gather_per_rank(
+            {
+                "yielded": self._yielded,
+                "exhausted": self._exhausted,
+                "prefetched": self._prefetched(),
+                "epoch_rng": self._epoch_rng,
+                "fetch_rng": self._fetch_rng,
+                "save_rng": capture_rng(),
+            }
+        )
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Remember where the next epoch iterator starts; loading the same state twice is harmless.
 
-        A state saved at the end of an epoch (or before its first batch) needs no replay: the
-        next iterator starts a new epoch, and :class:`spt.checkpoint.RunCheckpoint` restores
-        the global random state when training starts.
+        Each process takes its own part of :meth:`state_dict`. A state saved at the end of an
+        epoch (or before its first batch) needs no replay: the next iterator starts a new
+        epoch, and :class:`spt.checkpoint.RunCheckpoint` restores the global random state when
+        training starts.
         """
+        state_dict = select_own_rank(state_dict, "the train loader's position")
         trained = state_dict["yielded"] - int(state_dict.get("prefetched", False))
         try:
             length: int | None = len(self.loader)
@@ -187,7 +292,9 @@ class ResumableLoader:
 class ResumableDataModule(pl.LightningDataModule):
     """A DataModule that serves ``inner``'s loaders, its train loader as a :class:`ResumableLoader`.
 
-    Every other attribute (``gpu_transform``, ...) and hook is that of ``inner``.
+    Under DDP the train loader gets the ``DistributedSampler`` that Lightning would put in
+    (``Trainer(use_distributed_sampler=True)``, the default) before it is wrapped. Every other
+    attribute (``gpu_transform``, ...) and hook is that of ``inner``.
     """
 
     def __init__(self, inner: pl.LightningDataModule) -> None:
@@ -215,6 +322,7 @@ class ResumableDataModule(pl.LightningDataModule):
         self.inner.prepare_data()
 
     def setup(self, stage: str) -> None:
+        self.inner.trainer = self.trainer  # Lightning attaches the Trainer to this wrapper only
         self.inner.setup(stage)
 
     def teardown(self, stage: str) -> None:
@@ -223,7 +331,11 @@ class ResumableDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> Any:
         source = self.inner.train_dataloader()
         if self._train is None or source is not self._train_source:
-            self._train, self._train_source = ResumableLoader(source), source
+            # Lightning puts its DistributedSampler only into a DataLoader, not into a wrapper
+            loader = (
+                source if self.trainer is None else with_distributed_sampler(self.trainer, source)
+            )
+            self._train, self._train_source = ResumableLoader(loader), source
         return self._train
 
     def val_dataloader(self) -> Any:

@@ -30,13 +30,17 @@ fit (seeding, run directory, checkpoints and exact resume, CSV or wandb logs, fi
   spt examples/simclr_digits.yaml trainer.max_epochs=5 module.optim.optimizer.lr=0.01
   spt examples/simclr_digits.yaml manager.seed=1 +trainer.limit_train_batches=2
   spt examples/simclr_digits.yaml -m manager.seed=0,1,2          # a sweep, one run each
-  spt examples/cifar10_simclr_slurm.yaml -m hydra.launcher.partition=gpu \\
+  spt examples/cifar10/simclr_slurm.yaml -m hydra.launcher.partition=gpu \\
       hydra.launcher.timeout_min=720                            # SLURM (pip install 'spt[slurm]')
 
 Overrides use Hydra's syntax: key=value changes a key, +key=value adds one, ~key removes one.
 Useful Hydra flags: --cfg job (print the composed config and exit), --info, --hydra-help.
 Runs go to Hydra's output directory (outputs/DATE/TIME, or multirun/... with -m) unless
-manager.run_dir is set; a run whose directory holds a checkpoint resumes from it.
+manager.run_dir is set; then that directory also holds Hydra's config of each invocation
+(.hydra/<time>/) and cli.log. A run whose directory holds a checkpoint resumes from it; a
+finished one prints its table and changes nothing. Each run writes results.json, and a -m
+sweep a summary table (summary.txt) in its directory. A run stopped by SIGTERM or SIGUSR1
+checkpoints and exits with status 128 + the signal's number.
 
 After a run: `spt eval` evaluates its saved backbone offline (kNN, linear, fine-tune),
 `spt embed` writes embeddings to disk, `spt plot` redraws (and compares) training curves;
@@ -51,9 +55,9 @@ SUBCOMMANDS = {"eval": "spt.eval", "embed": "spt.embed", "plot": "spt.plots"}
 _HYDRA_HELP_FLAGS = ("--hydra-help", "--info", "-i", "--cfg", "-c", "--resolve", "--package", "-p")
 
 
-def _error(message: str) -> int:
+def _error(message: str, status: int = 2) -> int:
     print(f"spt: error: {message}", file=sys.stderr)
-    return 2
+    return status
 
 
 def _split(argv: Sequence[str]) -> tuple[Path | None, list[str]]:
@@ -135,21 +139,40 @@ def _run_hydra(config: Path, overrides: list[str], shown: str) -> int:
     import hydra
     from omegaconf import DictConfig
 
+    from spt._failure_log import log_failure
     from spt._hydra import run_config
+    from spt._invocation import plan_invocation, record_sweep_job
+    from spt._preflight import check_command_line
+    from spt._results import report_finished
 
+    problem = check_command_line(config, overrides, shown)  # before Hydra makes a directory
+    if problem is not None:
+        return _error(problem, status=1)  # the status of Hydra's config errors
+    plan = plan_invocation(config, overrides)
+    if plan.finished is not None and plan.run_dir is not None:  # nothing to run, nothing written
+        report_finished(plan.run_dir, plan.finished)
+        return 0
     results: list[Any] = []
 
     def task(cfg: DictConfig) -> dict[str, float]:
         from hydra.core.hydra_config import HydraConfig
 
         _log_once()
-        run_dir = HydraConfig.get().runtime.output_dir
-        metrics = run_config(cfg, shown, run_dir=run_dir)
+        output_dir = HydraConfig.get().runtime.output_dir
+        run_dir = (cfg.get("manager") or {}).get("run_dir") or output_dir
+        try:
+            metrics = run_config(cfg, shown, run_dir=output_dir)
+        except Exception as exc:
+            log_failure(exc)  # into the run's cli.log; Hydra prints it on the console
+            raise
+        finally:
+            if plan.multirun:
+                record_sweep_job(run_dir)
         results.append(metrics)
         return metrics
 
     entry = hydra.main(version_base="1.3", config_path=str(config.parent), config_name=config.stem)
-    argv, sys.argv = sys.argv, ["spt", *overrides]
+    argv, sys.argv = sys.argv, ["spt", *plan.overrides]
     try:
         entry(task)()
     except SystemExit as exc:  # Hydra exits 1 after printing a config or job error

@@ -38,8 +38,8 @@ def test_vit_blocks_get_layer_wise_decayed_learning_rates() -> None:
     for name, lr in lrs.items():
         if name.startswith(("classifier.", "backbone.norm.")):
             expected = 1.0
-        elif name.startswith("backbone.blocks.layers."):
-            block = int(name.split(".")[3])
+        elif name.startswith("backbone.blocks."):
+            block = int(name.split(".")[2])
             expected = 0.5 ** (3 - block)
         else:  # patch embedding, class token, position embedding
             expected = 0.5**4

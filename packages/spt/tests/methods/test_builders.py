@@ -74,6 +74,8 @@ SMALL: dict[str, Callable[[], spt.Module]] = {
         _cnn(), EMBED, hidden_dim=16, proj_dim=16, pred_hidden_dim=4
     ),
     "supcon": lambda: spt.methods.supcon(_cnn(), EMBED, hidden_dim=16, proj_dim=8),
+    "ijepa": lambda: spt.methods.ijepa(_vit(), EMBED, predictor_dim=8, predictor_depth=1),
+    "lejepa": lambda: spt.methods.lejepa(_cnn(), EMBED, hidden_dims=[16], proj_dim=8),
 }
 # the trained side of each method: these parameters must move in one step
 TRAINED = {
@@ -86,6 +88,8 @@ TRAINED = {
     "mae": ("backbone.blocks.", "decoder."),
     "simsiam": ("backbone.", "projector.", "predictor."),
     "supcon": ("backbone.", "projector."),
+    "ijepa": ("backbone.student.blocks.", "predictor."),
+    "lejepa": ("backbone.", "projector."),
 }
 SGD = {"optimizer": {"type": "SGD", "lr": 0.1}, "scheduler": None}
 
@@ -199,8 +203,8 @@ def test_mae_has_the_paper_decoder_mask_ratio_and_target() -> None:
     module = spt.methods.mae(vit, 32)
     decoder = module.decoder
     assert decoder.embed.out_features == 512
-    assert len(decoder.blocks.layers) == 8
-    assert decoder.blocks.layers[0].self_attn.num_heads == 16
+    assert len(decoder.blocks) == 8
+    assert decoder.blocks[0].attn.num_heads == 16
     assert decoder.head.out_features == 4 * 4 * 1  # one gray 4x4 patch
     assert decoder.pos_embed.shape[1] == 1 + 16
     assert module.mask_ratio == 0.75
@@ -226,6 +230,41 @@ def test_supcon_has_the_paper_head_and_temperature() -> None:
     assert _linear_widths(module.projector) == [(EMBED, 2048), (2048, 128)]
     assert isinstance(module.supcon_loss, spt.losses.SupConLoss)
     assert module.supcon_loss.temperature == 0.1
+
+
+def test_ijepa_has_the_paper_predictor_masks_and_momentum_schedule() -> None:
+    vit = spt.backbone.VisionTransformer(16, 4, in_channels=1, dim=32, heads=2, class_token=False)
+    module = spt.methods.ijepa(vit, 32)
+    predictor = module.predictor
+    assert _linear_widths(predictor.embed) == [(32, 384)]
+    assert len(predictor.blocks) == 12
+    assert predictor.blocks[0].attn.num_heads == 2  # the encoder's
+    assert predictor.proj.out_features == 32
+    masks = module.mask_generator
+    assert masks.grid_size == (4, 4) and masks.num_targets == 4
+    assert (masks.target_scale, masks.target_aspect_ratio) == ((0.15, 0.2), (0.75, 1.5))
+    assert (masks.context_scale, masks.context_aspect_ratio) == ((0.85, 1.0), (1.0, 1.0))
+    assert module.ijepa_loss.distance == "smooth_l1" and module.ijepa_loss.normalize_targets
+    pair = module.backbone
+    assert isinstance(pair, spt.methods.LinearMomentumTeacherStudent)
+    assert (pair.base_momentum, pair.final_momentum) == (0.996, 1.0)
+    pair.total_steps = 4
+    pair.num_updates.fill_(2)
+    assert pair.momentum == pytest.approx(0.998)  # linear, halfway from 0.996 to 1
+
+
+def test_lejepa_has_the_paper_projector_and_lambda() -> None:
+    module = spt.methods.lejepa(_cnn(), EMBED)
+    assert _linear_widths(module.projector) == [(EMBED, 2048), (2048, 2048), (2048, 128)]
+    assert sum(isinstance(m, nn.BatchNorm1d) for m in module.projector) == 2
+    assert (module.lejepa_loss.lambd, module.lejepa_loss.sigreg.num_slices) == (0.05, 256)
+    assert module.n_global_views == 2
+    assert not any(isinstance(m, TeacherStudent) for m in module.modules())
+
+
+def test_ijepa_rejects_a_backbone_that_cannot_drop_patches() -> None:
+    with pytest.raises(TypeError, match=r"spt.methods.ijepa: the backbone \(SmallCNN\) has no"):
+        spt.methods.ijepa(_cnn(), EMBED)
 
 
 def test_builders_pass_optim_and_module_keywords_through() -> None:

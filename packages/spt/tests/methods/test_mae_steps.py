@@ -2,11 +2,12 @@
 
 The reference follows He et al. (2022), section 3: cut the image into patches, shuffle
 them per sample with uniform noise and keep the first 25%, encode the kept patches (with
-their position embeddings and a class token), append mask tokens, unshuffle, decode, and
-take the mean squared error on the masked patches only, against per-patch normalised
-pixels (``norm_pix_loss``). The transformer blocks are the module's own; the patching,
-masking, unshuffling and loss are written here. The masking noise is drawn from the
-global generator, seeded the same way for both runs.
+their fixed sin-cos position embeddings and a class token), append mask tokens, unshuffle,
+decode, and take the mean squared error on the masked patches only, against per-patch
+normalised pixels (``norm_pix_loss``). The transformer blocks are the module's own (their
+attention is tested against a slow formula in the backbone tests); the patching, masking,
+unshuffling and loss are written here. The masking noise is drawn from the global
+generator, seeded the same way for both runs.
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ class Images(Dataset[dict[str, Any]]):
 
 def _build(norm_pix_loss: bool) -> spt.Module:
     torch.manual_seed(0)
-    vit = spt.backbone.VisionTransformer(SIZE, PATCH, in_channels=1, dim=DIM, depth=1, heads=2)
+    vit = spt.backbone.VisionTransformer(
+        SIZE, PATCH, in_channels=1, dim=DIM, depth=1, heads=2, pos_embed="sincos"
+    )
     module = spt.methods.mae(
         vit,
         DIM,
@@ -71,6 +74,12 @@ def patches_of(x: Tensor) -> Tensor:
     return rows.reshape(b, -1, PATCH * PATCH)
 
 
+def _blocks(blocks: nn.ModuleList, x: Tensor) -> Tensor:
+    for block in blocks:
+        x = block(x)
+    return x
+
+
 def mae_loss(encoder: nn.Module, decoder: nn.Module, x: Tensor, norm_pix: bool) -> Tensor:
     """One MAE forward and loss, the masking and the loss written out."""
     tokens = encoder.patch_embed(x).flatten(2).transpose(1, 2) + encoder.pos_embed[:, 1:]
@@ -81,13 +90,14 @@ def mae_loss(encoder: nn.Module, decoder: nn.Module, x: Tensor, norm_pix: bool) 
     ids_restore = torch.argsort(ids_shuffle, dim=1)
     visible = torch.stack([tokens[i, ids_shuffle[i, :keep]] for i in range(b)])
     cls = encoder.cls_token + encoder.pos_embed[:, :1]
-    latent = encoder.norm(encoder.blocks(torch.cat([cls.expand(b, -1, -1), visible], dim=1)))
+    sequence = torch.cat([cls.expand(b, -1, -1), visible], dim=1)
+    latent = encoder.norm(_blocks(encoder.blocks, sequence))
 
     y = decoder.embed(latent)
     filled = torch.cat([y[:, 1:], decoder.mask_token.expand(b, length - keep, -1)], dim=1)
     unshuffled = torch.stack([filled[i, ids_restore[i]] for i in range(b)])  # patch order
     y = torch.cat([y[:, :1], unshuffled], dim=1) + decoder.pos_embed
-    pred = decoder.head(decoder.norm(decoder.blocks(y)))[:, 1:]  # (B, L, P * P)
+    pred = decoder.head(decoder.norm(_blocks(decoder.blocks, y)))[:, 1:]  # (B, L, P * P)
 
     target = patches_of(x)
     if norm_pix:  # normalised pixels of each patch
@@ -132,3 +142,41 @@ def test_mae_steps_match_plain_loop(norm_pix_loss: bool) -> None:
     _assert_same(module.decoder, decoder, "decoder")
     moved = [k for k, v in initial.items() if not torch.equal(v, encoder.state_dict()[k])]
     assert moved  # the steps changed the weights: the comparison is not of initial values
+
+
+def test_fit_embedding_is_the_class_token_of_the_whole_image() -> None:
+    module = _build(norm_pix_loss=True).train()
+    images = Images().images[:BATCH]
+    out = module.forward({"image": images, "label": torch.zeros(BATCH)}, "fit")
+    with torch.no_grad():
+        whole = module.backbone(images)
+    torch.testing.assert_close(out["embedding"], whole, rtol=0.0, atol=1e-12)
+    assert not out["embedding"].requires_grad  # no graph kept for the callbacks' features
+    assert out["loss"].requires_grad
+
+
+def test_masking_is_independent_per_sample() -> None:
+    from spt.forward._mae import random_keep
+
+    torch.manual_seed(0)
+    kept = random_keep(64, 16, 0.75, torch.device("cpu"))
+    assert kept.shape == (64, 4)
+    assert all(len(set(row.tolist())) == 4 for row in kept)  # no patch kept twice
+    assert len({tuple(sorted(row.tolist())) for row in kept}) > 32  # samples differ
+    counts = torch.bincount(kept.flatten(), minlength=16)
+    assert counts.min() > 0  # every patch is kept by some sample
+
+
+def test_only_the_masking_draws_random_numbers() -> None:
+    module = _build(norm_pix_loss=True)
+    images = Images().images[:BATCH]
+    state = torch.get_rng_state()
+    module.backbone(images)  # the un-masked forward draws nothing
+    assert torch.equal(torch.get_rng_state(), state)
+    module.forward({"image": images}, "fit")
+    torch.set_rng_state(state)
+    torch.rand(BATCH, (SIZE // PATCH) ** 2)  # the one draw of a step: the masking noise
+    after_one_draw = torch.get_rng_state()
+    torch.set_rng_state(state)
+    module.forward({"image": images}, "fit")
+    assert torch.equal(torch.get_rng_state(), after_one_draw)

@@ -8,15 +8,21 @@ from torch import Tensor, nn
 from spt_data.gpu._random import check_probability
 
 
-def to_float(x: Tensor) -> Tensor:
-    """uint8 images -> float32 in [0, 1]; floating images are returned unchanged."""
+def to_float(x: Tensor, memory_format: torch.memory_format | None = None) -> Tensor:
+    """uint8 images -> float32 in [0, 1]; floating images are returned unchanged.
+
+    With ``memory_format`` (e.g. ``torch.channels_last``) the result has that layout: the
+    uint8 -> float conversion writes it directly, a float input is copied only when its
+    layout differs.
+    """
     if x.dtype == torch.uint8:
-        return x.float().div_(255.0)
+        layout = torch.preserve_format if memory_format is None else memory_format
+        return x.to(torch.float32, memory_format=layout).div_(255.0)
     if not x.is_floating_point():
         raise TypeError(
             f"images have dtype {x.dtype}; the GPU ops take uint8 (0-255) or float (0-1) tensors."
         )
-    return x
+    return x if memory_format is None else x.contiguous(memory_format=memory_format)
 
 
 def check_images(x: Tensor, op: str, channels: int | None = None) -> None:

@@ -28,6 +28,22 @@ def takes_generator(op: nn.Module) -> bool:
     return isinstance(op, (RandomOp, ToFloat, Normalize, GPUCompose))
 
 
+def in_memory_format(
+    op: nn.Module, x: Tensor, generator: torch.Generator | None, memory_format: torch.memory_format
+) -> Tensor:
+    """``op(x)`` with its output in ``memory_format``, written there directly when ``op`` can.
+
+    ``Normalize`` and ``ToFloat`` (the usual last op of a recipe) write their output in that
+    layout at no extra cost; after any other op the result is copied unless already in it.
+    """
+    out: Tensor
+    if isinstance(op, (Normalize, ToFloat)):
+        out = op(x, generator=generator, memory_format=memory_format)
+        return out
+    out = op(x, generator=generator) if generator is not None and takes_generator(op) else op(x)
+    return out.contiguous(memory_format=memory_format)
+
+
 def image_of(batch: Mapping[str, Any], key: str, owner: str) -> Tensor:
     """``batch[key]`` as a tensor, or a clear error naming the keys present."""
     if not isinstance(batch, Mapping):
@@ -57,6 +73,10 @@ class GPUCompose(nn.Module):
         key: Batch entry holding the images (N, C, H, W), uint8 or float.
         generator: Default generator for every op's draws (overridden by ``generator=`` at
             call time, and overriding the ops' own generators).
+        memory_format: Layout of the output images, e.g. ``torch.channels_last`` for a
+            convolutional backbone that runs channels-last (``spt.Module(channels_last=True)``
+            sets it on the data's transform); a recipe ending with ``Normalize`` or
+            ``ToFloat`` writes it at no extra copy. None: the layout the ops produce.
 
     Called on a dict it returns a new dict (the input is not modified) with ``key``
     replaced; called on a tensor it returns the augmented tensor; on a list of view dicts
@@ -74,6 +94,7 @@ class GPUCompose(nn.Module):
         *ops: nn.Module | Callable[[Tensor], Tensor],
         key: str = "image",
         generator: torch.Generator | None = None,
+        memory_format: torch.memory_format | None = None,
     ) -> None:
         super().__init__()
         if len(ops) == 1 and isinstance(ops[0], (list, tuple)):
@@ -84,12 +105,25 @@ class GPUCompose(nn.Module):
         self.ops = nn.ModuleList(op if isinstance(op, nn.Module) else _Callable(op) for op in ops)
         self.key = key
         self.generator = generator
+        self.memory_format = memory_format
 
-    def transform_images(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """Run the ops on an image batch (N, C, H, W)."""
+    def transform_images(
+        self,
+        x: Tensor,
+        generator: torch.Generator | None = None,
+        memory_format: torch.memory_format | None = None,
+    ) -> Tensor:
+        """Run the ops on an image batch (N, C, H, W); ``memory_format`` overrides the own."""
         gen = generator if generator is not None else self.generator
-        for op in self.ops:
+        layout = memory_format if memory_format is not None else self.memory_format
+        ops = list(self.ops)
+        last = ops.pop() if layout is not None and ops else None
+        for op in ops:
             x = op(x, generator=gen) if gen is not None and takes_generator(op) else op(x)
+        if last is not None and layout is not None:
+            x = in_memory_format(last, x, gen, layout)
+        elif layout is not None:
+            x = x.contiguous(memory_format=layout)
         return x
 
     def forward(self, batch: Any, generator: torch.Generator | None = None) -> Any:
@@ -102,4 +136,5 @@ class GPUCompose(nn.Module):
         return {**batch, self.key: self.transform_images(x, generator)}
 
     def extra_repr(self) -> str:
-        return f"key={self.key!r}"
+        layout = "" if self.memory_format is None else f", memory_format={self.memory_format}"
+        return f"key={self.key!r}{layout}"

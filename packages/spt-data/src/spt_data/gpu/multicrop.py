@@ -30,6 +30,8 @@ class MultiCropGPUTransform(MultiViewGPUTransform):
         n_local: Number of local views; 0 gives the global views only.
         key: Batch entry holding the images (N, C, H, W).
         generator: Default generator for every view's draws.
+        memory_format: Layout of every view, e.g. ``torch.channels_last`` (see
+            :class:`~spt_data.gpu.GPUCompose`).
 
     Raises:
         ValueError: a count is negative (``n_global`` below 1) or a list's length differs
@@ -55,11 +57,12 @@ class MultiCropGPUTransform(MultiViewGPUTransform):
         n_local: int = 6,
         key: str = "image",
         generator: torch.Generator | None = None,
+        memory_format: torch.memory_format | None = None,
     ) -> None:
         views = multi_crop_views(
             global_transforms, local_transforms, n_global, n_local, "MultiCropGPUTransform"
         )
-        super().__init__(views, key=key, generator=generator)
+        super().__init__(views, key=key, generator=generator, memory_format=memory_format)
         self.n_global = n_global
         self.n_local = n_local
 

@@ -8,7 +8,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from spt_data.gpu.compose import GPUCompose, _Callable, image_of, takes_generator
+from spt_data.gpu.compose import (
+    GPUCompose,
+    _Callable,
+    image_of,
+    in_memory_format,
+    takes_generator,
+)
 
 
 class MultiViewGPUTransform(nn.Module):
@@ -20,6 +26,9 @@ class MultiViewGPUTransform(nn.Module):
         n_views: Number of views when ``transforms`` is a single recipe.
         key: Batch entry holding the images (N, C, H, W), usually uint8.
         generator: Default generator for every view's draws.
+        memory_format: Layout of every view, e.g. ``torch.channels_last`` (see
+            :class:`GPUCompose`; a view recipe ending with ``Normalize`` writes it at no extra
+            copy). None: each recipe's own.
 
     Returns (on call):
         A list of V dicts; view ``v`` is the input batch with ``key`` replaced by recipe
@@ -41,6 +50,7 @@ class MultiViewGPUTransform(nn.Module):
         n_views: int | None = None,
         key: str = "image",
         generator: torch.Generator | None = None,
+        memory_format: torch.memory_format | None = None,
     ) -> None:
         super().__init__()
         if isinstance(transforms, (list, tuple)):
@@ -65,6 +75,7 @@ class MultiViewGPUTransform(nn.Module):
         self.views = nn.ModuleList(t if isinstance(t, nn.Module) else _Callable(t) for t in recipes)
         self.key = key
         self.generator = generator
+        self.memory_format = memory_format
 
     @property
     def n_views(self) -> int:
@@ -73,7 +84,9 @@ class MultiViewGPUTransform(nn.Module):
 
     def _view(self, recipe: nn.Module, x: Tensor, generator: torch.Generator | None) -> Tensor:
         if isinstance(recipe, GPUCompose):
-            return recipe.transform_images(x, generator)
+            return recipe.transform_images(x, generator, self.memory_format)
+        if self.memory_format is not None:
+            return in_memory_format(recipe, x, generator, self.memory_format)
         out: Tensor
         if generator is not None and takes_generator(recipe):
             out = recipe(x, generator=generator)

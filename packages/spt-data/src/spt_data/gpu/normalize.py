@@ -18,9 +18,18 @@ class ToFloat(nn.Module):
         1.0
     """
 
-    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """Convert a batch (N, C, H, W); ``generator`` is accepted and unused."""
-        return to_float(x)
+    def forward(
+        self,
+        x: Tensor,
+        generator: torch.Generator | None = None,
+        memory_format: torch.memory_format | None = None,
+    ) -> Tensor:
+        """Convert a batch (N, C, H, W); ``generator`` is accepted and unused.
+
+        ``memory_format`` (``torch.channels_last``) sets the output's layout; the uint8
+        conversion writes it directly.
+        """
+        return to_float(x, memory_format)
 
 
 class Normalize(nn.Module):
@@ -49,13 +58,25 @@ class Normalize(nn.Module):
         self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(-1, 1, 1))
         self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(-1, 1, 1))
 
-    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """Normalise a batch (N, C, H, W); ``generator`` is accepted and unused."""
+    def forward(
+        self,
+        x: Tensor,
+        generator: torch.Generator | None = None,
+        memory_format: torch.memory_format | None = None,
+    ) -> Tensor:
+        """Normalise a batch (N, C, H, W); ``generator`` is accepted and unused.
+
+        ``memory_format`` (``torch.channels_last``) sets the output's layout: the subtraction
+        writes into a tensor of that layout, so it costs no extra copy.
+        """
         check_images(x, "Normalize", self.mean.shape[0])
         x = to_float(x)
         mean = self.mean.to(device=x.device, dtype=x.dtype)
         std = self.std.to(device=x.device, dtype=x.dtype)
-        return (x - mean) / std
+        if memory_format is None:
+            return (x - mean) / std
+        out = torch.empty_like(x, memory_format=memory_format)
+        return torch.sub(x, mean, out=out).div_(std)
 
     def extra_repr(self) -> str:
         mean = [round(v, 4) for v in self.mean.flatten().tolist()]

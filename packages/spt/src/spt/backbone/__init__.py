@@ -1,4 +1,4 @@
-"""Backbones and projectors: torchvision ResNets, small ViTs, a small CNN, time-series encoders.
+"""Backbones and projectors: torchvision and timm models, ViTs, a small CNN, time-series encoders.
 
 ``TeacherStudentWrapper`` is :class:`spt.ema.TeacherStudent` (a network and its EMA
 teacher) under the name code ported from stable-pretraining uses; it is imported on first
@@ -12,24 +12,46 @@ from typing import TYPE_CHECKING, Any
 
 from spt.backbone.cnn import SmallCNN
 from spt.backbone.gru import TimeSeriesGRU
+from spt.backbone.mae_decoder import MAEDecoder
 from spt.backbone.mlp import MLP
+from spt.backbone.pos_embed import interpolate_pos_embed, sincos_pos_embed_2d
+from spt.backbone.predictor import IJEPAPredictor
+from spt.backbone.text import ByteTokenizer, TextTransformer
 from spt.backbone.timeseries import TimeSeriesTransformer
+from spt.backbone.timm import TimmBackbone, from_timm
 from spt.backbone.torchvision import from_torchvision
-from spt.backbone.vit import MAEDecoder, VisionTransformer, patchify, vit_base, vit_small, vit_tiny
+from spt.backbone.vit import (
+    VisionTransformer,
+    ViTOutput,
+    patchify,
+    unpatchify,
+    vit_base,
+    vit_small,
+    vit_tiny,
+)
 
 if TYPE_CHECKING:
     from spt.ema import TeacherStudent as TeacherStudentWrapper
 
 __all__ = [
+    "ByteTokenizer",
+    "IJEPAPredictor",
     "MAEDecoder",
     "MLP",
     "SmallCNN",
     "TeacherStudentWrapper",
+    "TextTransformer",
     "TimeSeriesGRU",
     "TimeSeriesTransformer",
+    "TimmBackbone",
+    "ViTOutput",
     "VisionTransformer",
+    "from_timm",
     "from_torchvision",
+    "interpolate_pos_embed",
     "patchify",
+    "sincos_pos_embed_2d",
+    "unpatchify",
     "vit_base",
     "vit_small",
     "vit_tiny",

@@ -48,15 +48,12 @@ def finetune_optim(
             spec["modules"] = modules
         return spec
 
-    blocks = getattr(getattr(backbone, "blocks", None), "layers", None)
-    if not isinstance(backbone, VisionTransformer) or layer_decay == 1.0 or blocks is None:
+    if not isinstance(backbone, VisionTransformer) or layer_decay == 1.0 or not backbone.blocks:
         return entry(lr)
-    depth = len(blocks)
+    depth = len(backbone.blocks)
     routes = {"embed": entry(lr * layer_decay ** (depth + 1), "backbone")}
     for i in range(depth):
-        routes[f"block{i}"] = entry(
-            lr * layer_decay ** (depth - i), rf"backbone\.blocks\.layers\.{i}"
-        )
+        routes[f"block{i}"] = entry(lr * layer_decay ** (depth - i), rf"backbone\.blocks\.{i}")
     routes["head"] = entry(lr, r"classifier|backbone\.norm")
     return routes
 

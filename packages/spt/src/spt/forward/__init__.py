@@ -17,8 +17,12 @@ Examples:
 """
 
 from spt.forward._byol import byol_forward
+from spt.forward._clip import clip_forward
 from spt.forward._dino import dino_forward
+from spt.forward._ibot import dinov2_forward, ibot_forward
+from spt.forward._ijepa import ijepa_forward
 from spt.forward._joint_embedding import barlow_twins_forward, simclr_forward, vicreg_forward
+from spt.forward._lejepa import lejepa_forward
 from spt.forward._mae import mae_forward
 from spt.forward._moco import moco_v2_forward, moco_v3_forward
 from spt.forward._nnclr import nnclr_forward
@@ -29,7 +33,12 @@ from spt.forward._swav import swav_forward
 
 barlow_twins = barlow_twins_forward
 byol = byol_forward
+clip = clip_forward
 dino = dino_forward
+dinov2 = dinov2_forward
+ibot = ibot_forward
+ijepa = ijepa_forward
+lejepa = lejepa_forward
 mae = mae_forward
 moco_v2 = moco_v2_forward
 moco_v3 = moco_v3_forward
@@ -46,8 +55,18 @@ __all__ = [
     "barlow_twins_forward",
     "byol",
     "byol_forward",
+    "clip",
+    "clip_forward",
     "dino",
     "dino_forward",
+    "dinov2",
+    "dinov2_forward",
+    "ibot",
+    "ibot_forward",
+    "ijepa",
+    "ijepa_forward",
+    "lejepa",
+    "lejepa_forward",
     "mae",
     "mae_forward",
     "moco_v2",

@@ -9,7 +9,12 @@ on any module built by hand.
 
 from spt.methods._barlow_twins import barlow_twins
 from spt.methods._byol import byol
+from spt.methods._clip import clip
 from spt.methods._dino import DINOHead, dino
+from spt.methods._dinov2 import dinov2
+from spt.methods._ibot import ibot
+from spt.methods._ijepa import LinearMomentumTeacherStudent, ijepa
+from spt.methods._lejepa import lejepa
 from spt.methods._mae import mae
 from spt.methods._moco import moco_v2, moco_v3
 from spt.methods._nnclr import nnclr
@@ -22,9 +27,15 @@ from spt.methods._vicreg import vicreg
 
 __all__: list[str] = [
     "DINOHead",
+    "LinearMomentumTeacherStudent",
     "barlow_twins",
     "byol",
+    "clip",
     "dino",
+    "dinov2",
+    "ibot",
+    "ijepa",
+    "lejepa",
     "mae",
     "moco_v2",
     "moco_v3",

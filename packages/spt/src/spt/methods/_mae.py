@@ -7,15 +7,15 @@ from typing import Any
 from torch import nn
 
 import spt_module
-from spt.backbone.vit import MAEDecoder
+from spt.backbone.mae_decoder import MAEDecoder
 from spt.forward import mae_forward
 from spt.methods._simclr import check_embed_dim
 from spt_losses import MAELoss
 
 
-def _patch_geometry(backbone: nn.Module) -> tuple[int, int]:
-    """``(num_patches, patch_dim)`` of a ViT that can encode a masked image."""
-    needed = ("encode", "patch_size", "num_patches", "patch_embed")
+def _patch_geometry(backbone: nn.Module) -> tuple[int, tuple[int, int], int]:
+    """``(num_patches, grid_size, patch_dim)`` of a ViT that can encode a masked image."""
+    needed = ("forward_tokens", "patch_size", "num_patches", "grid_size", "patch_embed")
     missing = [name for name in needed if not hasattr(backbone, name)]
     if missing:
         raise TypeError(
@@ -25,7 +25,8 @@ def _patch_geometry(backbone: nn.Module) -> tuple[int, int]:
         )
     vit: Any = backbone
     patch_size = int(vit.patch_size)
-    return int(vit.num_patches), patch_size * patch_size * int(vit.patch_embed.in_channels)
+    grid = (int(vit.grid_size[0]), int(vit.grid_size[1]))
+    return int(vit.num_patches), grid, patch_size * patch_size * int(vit.patch_embed.in_channels)
 
 
 def mae(
@@ -40,15 +41,20 @@ def mae(
     optim: Any = None,
     **module_kwargs: Any,
 ) -> spt_module.Module:
-    """MAE: encode a random 25% of the patches, reconstruct the pixels of the others.
+    """MAE (He et al. 2022): encode a random 25% of the patches, reconstruct the others.
 
-    The decoder is the paper's default (8 blocks of width 512, 16 heads) with mask tokens and
-    its own position embeddings; the loss is the squared error on masked patches of the
-    per-patch normalised pixels (``norm_pix_loss``, the paper's best target).
+    Every sample masks its own random patches; the encoder sees the kept ones only
+    (``forward_tokens(images, kept_idx)``). The decoder is the paper's default (8 blocks of
+    width 512, 16 heads) with mask tokens and fixed sin-cos position embeddings; the loss is
+    the squared error on masked patches of the per-patch normalised pixels
+    (``norm_pix_loss``, the paper's best target). The embedding the callbacks see is the class
+    token of the whole image. The paper's encoder has sin-cos position embeddings and
+    xavier-uniform linear layers too: build the ViT with ``pos_embed="sincos",
+    weight_init="xavier"``.
 
     Args:
-        backbone: A ViT with ``encode(images, mask_ratio)``, ``patch_size``,
-            ``num_patches`` and ``patch_embed`` (:class:`spt.backbone.VisionTransformer`).
+        backbone: A ViT with ``forward_tokens``, ``patch_size``, ``num_patches``,
+            ``grid_size`` and ``patch_embed`` (:class:`spt.backbone.VisionTransformer`).
         embed_dim: Token width of the backbone.
         decoder_dim: Width of the decoder (512).
         decoder_depth: Decoder blocks (8).
@@ -63,7 +69,8 @@ def mae(
 
     Raises:
         TypeError: If the backbone cannot encode masked patches.
-        ValueError: If ``mask_ratio`` is not in [0, 1) or ``embed_dim`` is not the ViT's.
+        ValueError: If ``mask_ratio`` is not in [0, 1) or keeps no patch, or ``embed_dim``
+            is not the ViT's.
 
     Examples:
         >>> import spt
@@ -75,7 +82,12 @@ def mae(
     check_embed_dim("mae", backbone, embed_dim)
     if not 0.0 <= mask_ratio < 1.0:
         raise ValueError(f"spt.methods.mae: mask_ratio={mask_ratio!r} must be in [0, 1)")
-    num_patches, patch_dim = _patch_geometry(backbone)
+    num_patches, grid_size, patch_dim = _patch_geometry(backbone)
+    if int(num_patches * (1.0 - mask_ratio)) < 1:
+        raise ValueError(
+            f"spt.methods.mae: mask_ratio={mask_ratio!r} keeps no patch of the backbone's "
+            f"{num_patches}; lower mask_ratio"
+        )
     decoder = MAEDecoder(
         num_patches=num_patches,
         encoder_dim=embed_dim,
@@ -83,6 +95,7 @@ def mae(
         dim=decoder_dim,
         depth=decoder_depth,
         heads=decoder_heads,
+        grid_size=grid_size,
     )
     return spt_module.Module(
         forward=mae_forward,

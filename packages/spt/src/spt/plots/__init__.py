@@ -1,4 +1,4 @@
-"""Pictures of a run: training curves, latent maps, and ``spt plot``.
+"""Pictures of a run: training curves, latent maps, ViT attention maps, and ``spt plot``.
 
 matplotlib is an optional extra (``pip install "spt[plots]"``), imported when a picture is
 drawn; without it the callbacks log one line and draw nothing, and ``spt plot`` says which
@@ -9,6 +9,7 @@ Examples:
     >>> callbacks = [TrainingCurves(), LatentMap(every_n_epochs=5)]
 """
 
+from spt.plots._attention import class_token_attention, draw_attention_maps
 from spt.plots._callbacks import LatentMap, TrainingCurves, plots_dir
 from spt.plots._command import main
 from spt.plots._curves import plot_comparison, plot_run
@@ -20,6 +21,8 @@ __all__ = [
     "LatentMap",
     "MissingExtraError",
     "TrainingCurves",
+    "class_token_attention",
+    "draw_attention_maps",
     "draw_latent_map",
     "find_metrics_csv",
     "main",
