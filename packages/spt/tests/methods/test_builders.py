@@ -241,10 +241,12 @@ def test_ijepa_has_the_paper_predictor_masks_and_momentum_schedule() -> None:
     assert predictor.blocks[0].attn.num_heads == 2  # the encoder's
     assert predictor.proj.out_features == 32
     masks = module.mask_generator
-    assert masks.grid_size == (4, 4) and masks.num_targets == 4
+    assert masks.grid_size == (4, 4)
+    assert masks.num_targets == 4
     assert (masks.target_scale, masks.target_aspect_ratio) == ((0.15, 0.2), (0.75, 1.5))
     assert (masks.context_scale, masks.context_aspect_ratio) == ((0.85, 1.0), (1.0, 1.0))
-    assert module.ijepa_loss.distance == "smooth_l1" and module.ijepa_loss.normalize_targets
+    assert module.ijepa_loss.distance == "smooth_l1"
+    assert module.ijepa_loss.normalize_targets
     pair = module.backbone
     assert isinstance(pair, spt.methods.LinearMomentumTeacherStudent)
     assert (pair.base_momentum, pair.final_momentum) == (0.996, 1.0)

@@ -211,6 +211,7 @@ def test_validation_without_masks_returns_the_embedding_only() -> None:
     module = _build("smooth_l1")
     module.mask_generator = None
     out = module.forward({"image": Images().images[:BATCH]}, "validate")
-    assert "loss" not in out and out["embedding"].shape == (BATCH, DIM)
+    assert "loss" not in out
+    assert out["embedding"].shape == (BATCH, DIM)
     with pytest.raises(ValueError, match="no 'context_idx' / 'target_idx'"):
         module.forward({"image": Images().images[:BATCH]}, "fit")

@@ -91,7 +91,9 @@ def sigreg(z: Tensor, a: Tensor) -> Tensor:
     return (z.shape[0] * torch.trapezoid(integrand, t, dim=-1)).mean()
 
 
-def lejepa_loss(backbone: nn.Module, projector: nn.Module, views: list[Tensor], step: int) -> Tensor:
+def lejepa_loss(
+    backbone: nn.Module, projector: nn.Module, views: list[Tensor], step: int
+) -> Tensor:
     g = backbone(torch.cat(views[:N_GLOBAL]))  # global views, one call
     a = backbone(torch.cat(views[N_GLOBAL:]))  # local views, one call
     z = projector(torch.cat([g, a])).view(len(views), -1, PROJ)  # (V, B, K)
@@ -153,4 +155,5 @@ def test_embedding_is_the_backbone_features_of_the_global_views() -> None:
     torch.testing.assert_close(out["embedding"], expected, **TOL)
     assert torch.isfinite(out["loss"])
     single = module.forward(batch[0], "validate")
-    assert "loss" not in single and single["embedding"].shape == (BATCH, DIM)
+    assert "loss" not in single
+    assert single["embedding"].shape == (BATCH, DIM)

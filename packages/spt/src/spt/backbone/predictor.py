@@ -128,7 +128,7 @@ class IJEPAPredictor(nn.Module):
         for block in self.blocks:
             x = block(x)
         out: Tensor = self.proj(self.norm(x[:, K_ctx:]))  # (M * B, K_tgt, embed_dim)
-        out = out.unflatten(0, (M, B))
+        out = out.reshape(M, B, *out.shape[1:])
         return out[0] if single else out
 
     def _check(self, tokens: Tensor, context_idx: Tensor, targets: Tensor) -> None:
