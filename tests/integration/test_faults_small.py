@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # seven runs of the example: beyond the suite's 300 s per test
 def test_three_interrupted_tiny_runs_resume_to_the_uninterrupted_run(tmp_path: Path) -> None:
     out = tmp_path / "faults.json"
     done = subprocess.run(

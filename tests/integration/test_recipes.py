@@ -116,7 +116,7 @@ def build(cfg: DictConfig, config: Path) -> dict[str, Any]:
 def test_every_method_has_a_recipe_for_each_dataset() -> None:
     methods = {
         "barlow_twins", "byol", "dino", "mae", "moco_v2", "moco_v3", "nnclr", "simclr",
-        "simsiam", "supcon", "supervised", "swav", "vicreg",
+        "simsiam", "supcon", "supervised", "swav", "vicreg", "ijepa", "lejepa",
     }  # fmt: skip
     for folder in FOLDERS:
         assert methods <= {path.stem for path in recipes(folder)}, folder

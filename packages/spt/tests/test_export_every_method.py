@@ -29,6 +29,7 @@ SMALL: dict[str, Any] = {
     "pred_hidden_dim": 16,
     "bottleneck_dim": 8,
     "out_dim": 16,
+    "patch_out_dim": 16,
     "warmup_teacher_temp_epochs": 0,
     "decoder_dim": 8,
     "decoder_depth": 1,
@@ -66,6 +67,13 @@ def _vit() -> nn.Module:
     )
 
 
+def _masked_vit() -> nn.Module:
+    """A ViT with a class token and a learned mask token (iBOT, DINOv2)."""
+    return spt.backbone.VisionTransformer(
+        img_size=SIZE, patch_size=4, in_channels=1, dim=EMBED, depth=1, heads=2, mask_token=True
+    )
+
+
 def _builders() -> list[str]:
     """Every builder of ``spt.methods`` (its functions; the classes are heads and wrappers)."""
     return [n for n in spt.methods.__all__ if inspect.isfunction(getattr(spt.methods, n))]
@@ -82,7 +90,7 @@ def _small_module(name: str) -> tuple[spt.Module, Callable[[], nn.Module]]:
                 pytest.fail(f"spt.methods.{name} requires {key!r}: add a small value to REQUIRED")
             kwargs[key] = REQUIRED[key]()
     refusals = []
-    for make in (_cnn, _vit):
+    for make in (_cnn, _vit, _masked_vit):
         try:
             return builder(make(), EMBED, **kwargs), make
         except (TypeError, ValueError) as err:  # e.g. a method that needs a ViT

@@ -10,6 +10,7 @@ as ``srun`` or ``torchrun`` start them, so that no launcher stops the survivor.
 
 from __future__ import annotations
 
+import csv
 import os
 import signal
 import socket
@@ -24,7 +25,8 @@ import torch
 WORKER = Path(__file__).with_name("_resume_ddp_worker.py")
 TIMEOUT = 900  # generous: two processes on a shared 2-core machine
 
-pytestmark = pytest.mark.slow
+# several 2-process runs per test: beyond the suite's 300 s per test on a loaded machine
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(4 * TIMEOUT)]
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -72,7 +74,7 @@ def _checkpoint(run_dir: Path) -> dict[str, Any]:
 
 
 def _assert_same_run(expected: Path, resumed: Path) -> None:
-    """Both ranks' parameters, optimizer and random states, and the final checkpoint, equal."""
+    """Both ranks' parameters, optimizer and random states, the final checkpoint and the CSV."""
     for rank in range(2):
         name = f"final_rank{rank}.pt"
         _assert_equal(
@@ -86,6 +88,14 @@ def _assert_same_run(expected: Path, resumed: Path) -> None:
     # the probe, the kNN queue, the loader's and RunCheckpoint's per-rank random states
     _assert_equal(a["callbacks"], b["callbacks"], "callbacks")
     _assert_equal(a["loops"]["fit_loop"], b["loops"]["fit_loop"], "fit_loop")
+    rows = _csv_rows(expected)
+    assert len(rows) > 12  # a row per step (log_every_n_steps=1) and the epoch rows
+    assert _csv_rows(resumed) == rows  # row for row, epoch means included
+
+
+def _csv_rows(run_dir: Path) -> list[dict[str, str]]:
+    with (run_dir / "logs" / "metrics.csv").open(newline="") as file:
+        return list(csv.DictReader(file))
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ log = logging.getLogger("spt")
 
 PARTS = ("student", "teacher")
 
-TEACHER_EVALUATED = frozenset({"ijepa_forward"})
+TEACHER_EVALUATED = frozenset({"ijepa_forward", "ibot_forward", "dinov2_forward"})
 """Forward functions whose ``embedding`` (what callbacks and evaluation read) is the teacher's.
 
 Every other forward embeds with the student (``TeacherStudent.forward``): BYOL, DINO, MoCo v2
