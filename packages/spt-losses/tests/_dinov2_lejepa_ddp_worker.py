@@ -11,11 +11,8 @@ weight gradient is what DDP would average.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
-from pathlib import Path
 
 import torch
-import torch.distributed as dist
 from torch import Tensor, nn
 
 from spt_losses import DINOLoss, IBOTPatchLoss, LeJEPALoss, SIGReg, sinkhorn_knopp
@@ -109,23 +106,3 @@ def compute_cases(rank: int, world: int) -> dict[str, dict[str, Tensor]]:
     ibot.update_center(local_patches)
     results["ibot_center_update"] = {"center": ibot.center.clone()}
     return results
-
-
-def run(rank: int, world: int, out_dir: str) -> None:
-    """Entry point of `torch.multiprocessing.spawn`: results to `out_dir/rank{rank}.pt`."""
-    torch.set_num_threads(1)
-    dist.init_process_group(
-        "gloo",
-        init_method=f"file://{Path(out_dir) / 'store'}",
-        rank=rank,
-        world_size=world,
-        timeout=timedelta(seconds=120),
-    )
-    try:
-        results = compute_cases(rank, world)
-        partial = Path(out_dir) / f"rank{rank}.pt.partial"
-        torch.save(results, partial)
-        partial.rename(Path(out_dir) / f"rank{rank}.pt")
-        dist.barrier()
-    finally:
-        dist.destroy_process_group()

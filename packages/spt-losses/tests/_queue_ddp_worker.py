@@ -9,13 +9,13 @@ the encoder's weight gradient (what DDP averages) and the bank after the step.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
+from _gloo import spawn_gloo
 from torch import Tensor, nn
 
 from spt_losses import MemoryBank, MoCoV2Loss, MoCoV3Loss, NNCLRLoss, nearest_neighbours
@@ -147,30 +147,6 @@ def compute(group: str, rank: int, world: int) -> dict[str, Result]:
     raise ValueError(f"unknown group {group!r}")
 
 
-def run(rank: int, world: int, out_dir: str, group: str) -> None:
-    """Entry point of one spawned process: writes its results to out_dir/rank{rank}.pt.
-
-    The processes meet through a file store in `out_dir` (a fresh directory per run), so no
-    TCP port is involved and concurrent test runs cannot meet each other.
-    """
-    torch.set_num_threads(1)
-    dist.init_process_group(
-        "gloo",
-        init_method=f"file://{Path(out_dir) / 'store'}",
-        rank=rank,
-        world_size=world,
-        timeout=timedelta(seconds=120),
-    )
-    try:
-        results = compute(group, rank, world)
-        partial = Path(out_dir) / f"rank{rank}.pt.partial"
-        torch.save(results, partial)
-        partial.rename(Path(out_dir) / f"rank{rank}.pt")  # complete or absent
-        dist.barrier()
-    finally:
-        dist.destroy_process_group()
-
-
 def assert_matches(case: str, ranks: list[dict[str, Result]], single: dict[str, Result]) -> None:
     """Mean rank loss and DDP-averaged gradient equal one process's; every rank holds its bank."""
     for step in range(STEPS):
@@ -189,7 +165,4 @@ def assert_matches(case: str, ranks: list[dict[str, Result]], single: dict[str, 
 
 def spawn(out_dir: Path, group: str, world: int = 2) -> list[dict[str, Result]]:
     """Runs `group` in `world` gloo processes and returns each rank's results."""
-    import torch.multiprocessing as mp
-
-    mp.spawn(run, args=(world, str(out_dir), group), nprocs=world, join=True)
-    return [torch.load(out_dir / f"rank{r}.pt") for r in range(world)]
+    return spawn_gloo(functools.partial(compute, group), out_dir, world)

@@ -8,11 +8,8 @@ out of one shared `nn.Linear`, so its weight gradient is what DDP would average.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
-from pathlib import Path
 
 import torch
-import torch.distributed as dist
 from torch import Tensor, nn
 
 from spt_losses import (
@@ -113,30 +110,3 @@ def compute_cases(rank: int, world: int) -> dict[str, dict[str, Tensor]]:
     dino.update_center(local_teacher)
     results["dino_center"] = {"center": dino.center.clone()}
     return results
-
-
-def run(rank: int, world: int, out_dir: str) -> None:
-    """Entry point of one spawned process: writes its results to out_dir/rank{rank}.pt.
-
-    The processes meet through a file store in `out_dir` (a fresh directory per run), not a
-    TCP port: no port can be taken by another program between choosing it and binding it,
-    and concurrent test runs on one machine cannot meet each other.
-    """
-    torch.set_num_threads(1)
-    store = Path(out_dir) / "store"
-    dist.init_process_group(
-        "gloo",
-        init_method=f"file://{store}",
-        rank=rank,
-        world_size=world,
-        timeout=timedelta(seconds=120),
-    )
-    try:
-        results = compute_cases(rank, world)
-        partial = Path(out_dir) / f"rank{rank}.pt.partial"
-        torch.save(results, partial)
-        partial.rename(Path(out_dir) / f"rank{rank}.pt")  # complete or absent
-        # every rank finishes its collectives before any rank tears the group down
-        dist.barrier()
-    finally:
-        dist.destroy_process_group()

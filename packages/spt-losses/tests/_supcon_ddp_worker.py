@@ -7,11 +7,7 @@ it is the single process on the whole batch. The embeddings come out of one shar
 
 from __future__ import annotations
 
-from datetime import timedelta
-from pathlib import Path
-
 import torch
-import torch.distributed as dist
 from torch import Tensor, nn
 
 from spt_losses import SupConLoss
@@ -56,27 +52,3 @@ def compute_cases(rank: int, world: int) -> dict[str, dict[str, Tensor]]:
             key = f"{name}_{str(dtype).removeprefix('torch.')}"
             results[key] = _evaluate(rank, world, n_views, with_labels, dtype)
     return results
-
-
-def run(rank: int, world: int, out_dir: str) -> None:
-    """Entry point of one spawned process: writes its results to out_dir/rank{rank}.pt.
-
-    The processes meet through a file store in `out_dir` (a fresh directory per run).
-    """
-    torch.set_num_threads(1)
-    store = Path(out_dir) / "store"
-    dist.init_process_group(
-        "gloo",
-        init_method=f"file://{store}",
-        rank=rank,
-        world_size=world,
-        timeout=timedelta(seconds=120),
-    )
-    try:
-        results = compute_cases(rank, world)
-        partial = Path(out_dir) / f"rank{rank}.pt.partial"
-        torch.save(results, partial)
-        partial.rename(Path(out_dir) / f"rank{rank}.pt")  # complete or absent
-        dist.barrier()
-    finally:
-        dist.destroy_process_group()

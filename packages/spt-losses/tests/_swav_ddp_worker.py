@@ -8,11 +8,7 @@ one shared `Prototypes`, so their weight gradients are what DDP would average.
 
 from __future__ import annotations
 
-from datetime import timedelta
-from pathlib import Path
-
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -72,23 +68,3 @@ def compute_swav(rank: int, world: int) -> dict[str, dict[str, Tensor]]:
         "loss_queue": _loss_case(rank, world, torch.float64, with_queue=True),
         "loss_float32": _loss_case(rank, world, torch.float32, with_queue=True),
     }
-
-
-def run(rank: int, world: int, out_dir: str) -> None:
-    """Entry point of `torch.multiprocessing.spawn`: results to `out_dir/rank{rank}.pt`."""
-    torch.set_num_threads(1)
-    dist.init_process_group(
-        "gloo",
-        init_method=f"file://{Path(out_dir) / 'store'}",
-        rank=rank,
-        world_size=world,
-        timeout=timedelta(seconds=120),
-    )
-    try:
-        results = compute_swav(rank, world)
-        partial = Path(out_dir) / f"rank{rank}.pt.partial"
-        torch.save(results, partial)
-        partial.rename(Path(out_dir) / f"rank{rank}.pt")
-        dist.barrier()
-    finally:
-        dist.destroy_process_group()

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 from torch import Tensor
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _spt_losses_ddp_worker as worker
+from _gloo import spawn_gloo
 
 WORLD = 2
 CASES = [
@@ -42,8 +42,7 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, dict[str, Tensor]]]:
     out_dir = tmp_path_factory.mktemp("ddp")  # fresh per run: holds the file store
-    mp.spawn(worker.run, args=(WORLD, str(out_dir)), nprocs=WORLD, join=True)
-    return [torch.load(out_dir / f"rank{r}.pt") for r in range(WORLD)]
+    return spawn_gloo(worker.compute_cases, out_dir, WORLD)
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 from torch import Tensor
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _swav_ddp_worker as worker
+from _gloo import spawn_gloo
 
 WORLD = 2
 LOSS_CASES = ["loss", "loss_queue", "loss_float32"]
@@ -34,8 +34,7 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory: pytest.TempPathFactory) -> list[Results]:
     out_dir = tmp_path_factory.mktemp("swav_ddp")
-    mp.spawn(worker.run, args=(WORLD, str(out_dir)), nprocs=WORLD, join=True)
-    return [torch.load(out_dir / f"rank{r}.pt") for r in range(WORLD)]
+    return spawn_gloo(worker.compute_swav, out_dir, WORLD)
 
 
 @pytest.fixture(scope="module")

@@ -3,53 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from spt_losses import _distributed
 from spt_losses._checks import check_rank
 from spt_losses._precision import compute_dtype
+from spt_losses._teacher import Centering, CentredTeacher
 from spt_losses.sinkhorn import sinkhorn_knopp
 
-Centering = Literal["center", "sinkhorn_knopp"]
-CENTERINGS = ("center", "sinkhorn_knopp")
 
-
-def warmup_temperature(epoch: int, start: float, end: float, warmup_epochs: int) -> float:
-    """Linear warm-up from `start` at epoch 0 to `end` at epoch `warmup_epochs - 1`
-    (`numpy.linspace(start, end, warmup_epochs)`, as in the DINO and iBOT code), then `end`."""
-    if epoch >= warmup_epochs:
-        return end
-    if warmup_epochs == 1:
-        return start
-    return start + (end - start) / (warmup_epochs - 1) * max(epoch, 0)
-
-
-def check_teacher_options(
-    centering: str, sinkhorn_iterations: int, center_momentum: float, owner: str
-) -> None:
-    """Raises ValueError for an unknown centering, iteration count or momentum."""
-    if centering not in CENTERINGS:
-        raise ValueError(
-            f"{owner}: centering must be one of {CENTERINGS}; got {centering!r} "
-            "('sinkhorn_knopp' is DINOv2's option)"
-        )
-    if (
-        isinstance(sinkhorn_iterations, bool)
-        or not isinstance(sinkhorn_iterations, int)
-        or sinkhorn_iterations < 1
-    ):
-        raise ValueError(
-            f"{owner}: sinkhorn_iterations must be an int >= 1; got {sinkhorn_iterations!r}"
-        )
-    if not 0 <= center_momentum <= 1:
-        raise ValueError(f"{owner}: center_momentum must be in [0, 1]; got {center_momentum}")
-
-
-class DINOLoss(nn.Module):
+class DINOLoss(CentredTeacher):
     """DINO loss (Caron et al., 2021, "Emerging Properties in Self-Supervised Vision
     Transformers").
 
@@ -104,8 +69,6 @@ class DINOLoss(nn.Module):
         >>> loss_fn.update_center(teacher)
     """
 
-    center: Tensor
-
     def __init__(
         self,
         out_dim: int,
@@ -117,43 +80,16 @@ class DINOLoss(nn.Module):
         centering: Centering = "center",
         sinkhorn_iterations: int = 3,
     ) -> None:
-        super().__init__()
-        if out_dim < 1:
-            raise ValueError(f"out_dim must be >= 1; got {out_dim}")
-        for name, value in [
-            ("student_temp", student_temp),
-            ("teacher_temp", teacher_temp),
-            ("warmup_teacher_temp", warmup_teacher_temp),
-        ]:
-            if not value > 0:
-                raise ValueError(f"{name} must be > 0; got {value}")
-        if warmup_teacher_temp_epochs < 0:
-            raise ValueError(
-                f"warmup_teacher_temp_epochs must be >= 0; got {warmup_teacher_temp_epochs}"
-            )
-        check_teacher_options(centering, sinkhorn_iterations, center_momentum, "DINOLoss")
-        self.out_dim = out_dim
-        self.student_temp = float(student_temp)
-        self.teacher_temp = float(teacher_temp)
-        self.warmup_teacher_temp = float(warmup_teacher_temp)
-        self.warmup_teacher_temp_epochs = int(warmup_teacher_temp_epochs)
-        self.center_momentum = float(center_momentum)
-        self.centering: Centering = centering
-        self.sinkhorn_iterations = int(sinkhorn_iterations)
-        self.register_buffer("center", torch.zeros(1, out_dim))
-
-    def extra_repr(self) -> str:
-        return (
-            f"out_dim={self.out_dim}, student_temp={self.student_temp}, "
-            f"teacher_temp={self.teacher_temp}, warmup_teacher_temp={self.warmup_teacher_temp}, "
-            f"warmup_teacher_temp_epochs={self.warmup_teacher_temp_epochs}, "
-            f"center_momentum={self.center_momentum}, centering={self.centering!r}"
-        )
-
-    def teacher_temperature(self, epoch: int) -> float:
-        """Teacher temperature at `epoch` (0-based) under the warm-up schedule."""
-        return warmup_temperature(
-            epoch, self.warmup_teacher_temp, self.teacher_temp, self.warmup_teacher_temp_epochs
+        super().__init__(
+            "DINOLoss",
+            out_dim,
+            student_temp,
+            teacher_temp,
+            warmup_teacher_temp,
+            warmup_teacher_temp_epochs,
+            center_momentum,
+            centering,
+            sinkhorn_iterations,
         )
 
     def forward(
@@ -222,9 +158,7 @@ class DINOLoss(nn.Module):
             return
         dtype = compute_dtype(*teacher_outputs)
         batch_center = torch.cat([t.to(dtype) for t in teacher_outputs]).mean(dim=0, keepdim=True)
-        batch_center = _distributed.all_reduce_mean(batch_center)
-        m = self.center_momentum
-        self.center.mul_(m).add_(batch_center.to(self.center.dtype), alpha=1 - m)
+        self._move_center(batch_center)
 
     def _check(self, student: Sequence[Tensor], teacher: Sequence[Tensor]) -> None:
         if len(student) == 0 or len(teacher) == 0:

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from spt_losses import _distributed
 from spt_losses._checks import check_rank
 from spt_losses._precision import compute_dtype
-from spt_losses.dino import Centering, check_teacher_options, warmup_temperature
+from spt_losses._teacher import Centering, CentredTeacher
 from spt_losses.sinkhorn import sinkhorn_knopp
 
 __all__ = ["IBOTPatchLoss"]
 
 
-class IBOTPatchLoss(nn.Module):
+class IBOTPatchLoss(CentredTeacher):
     """Masked image modelling loss of iBOT (Zhou et al., 2022, "iBOT: Image BERT
     Pre-Training with Online Tokenizer"), also DINOv2's patch loss (Oquab et al., 2023).
 
@@ -75,8 +74,6 @@ class IBOTPatchLoss(nn.Module):
         >>> loss_fn.update_center(teacher)
     """
 
-    center: Tensor
-
     def __init__(
         self,
         out_dim: int,
@@ -88,44 +85,16 @@ class IBOTPatchLoss(nn.Module):
         centering: Centering = "center",
         sinkhorn_iterations: int = 3,
     ) -> None:
-        super().__init__()
-        if out_dim < 1:
-            raise ValueError(f"IBOTPatchLoss: out_dim must be >= 1; got {out_dim}")
-        for name, value in [
-            ("student_temp", student_temp),
-            ("teacher_temp", teacher_temp),
-            ("warmup_teacher_temp", warmup_teacher_temp),
-        ]:
-            if not value > 0:
-                raise ValueError(f"IBOTPatchLoss: {name} must be > 0; got {value}")
-        if warmup_teacher_temp_epochs < 0:
-            raise ValueError(
-                "IBOTPatchLoss: warmup_teacher_temp_epochs must be >= 0; got "
-                f"{warmup_teacher_temp_epochs}"
-            )
-        check_teacher_options(centering, sinkhorn_iterations, center_momentum, "IBOTPatchLoss")
-        self.out_dim = out_dim
-        self.student_temp = float(student_temp)
-        self.teacher_temp = float(teacher_temp)
-        self.warmup_teacher_temp = float(warmup_teacher_temp)
-        self.warmup_teacher_temp_epochs = int(warmup_teacher_temp_epochs)
-        self.center_momentum = float(center_momentum)
-        self.centering: Centering = centering
-        self.sinkhorn_iterations = int(sinkhorn_iterations)
-        self.register_buffer("center", torch.zeros(1, out_dim))
-
-    def extra_repr(self) -> str:
-        return (
-            f"out_dim={self.out_dim}, student_temp={self.student_temp}, "
-            f"teacher_temp={self.teacher_temp}, warmup_teacher_temp={self.warmup_teacher_temp}, "
-            f"warmup_teacher_temp_epochs={self.warmup_teacher_temp_epochs}, "
-            f"center_momentum={self.center_momentum}, centering={self.centering!r}"
-        )
-
-    def teacher_temperature(self, epoch: int) -> float:
-        """Teacher temperature at `epoch` (0-based) under the warm-up schedule."""
-        return warmup_temperature(
-            epoch, self.warmup_teacher_temp, self.teacher_temp, self.warmup_teacher_temp_epochs
+        super().__init__(
+            "IBOTPatchLoss",
+            out_dim,
+            student_temp,
+            teacher_temp,
+            warmup_teacher_temp,
+            warmup_teacher_temp_epochs,
+            center_momentum,
+            centering,
+            sinkhorn_iterations,
         )
 
     def forward(
@@ -187,9 +156,7 @@ class IBOTPatchLoss(nn.Module):
         dtype = compute_dtype(teacher_patches)
         # mean over the patches of each image, then over images: all images have N patches
         batch_center = teacher_patches.to(dtype).mean(dim=(0, 1)).unsqueeze(0)  # (1, K)
-        batch_center = _distributed.all_reduce_mean(batch_center)
-        m = self.center_momentum
-        self.center.mul_(m).add_(batch_center.to(self.center.dtype), alpha=1 - m)
+        self._move_center(batch_center)
 
     def _check(self, student: Tensor, teacher: Tensor, mask: Tensor) -> None:
         check_rank("student_patches", student, 3, "(B, N, out_dim)")

@@ -19,9 +19,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DictOutputModule",
+    "assert_same_weights",
     "RandomDictDataset",
     "TwoViewImages",
     "classification_forward",
+    "encode_views",
     "make_dataloader",
     "make_module",
     "make_trainer",
@@ -206,3 +208,32 @@ def make_trainer(**overrides: Any) -> pl.Trainer:
     }
     kwargs.update(overrides)
     return pl.Trainer(**kwargs)
+
+
+def assert_same_weights(
+    ours: nn.Module, theirs: nn.Module, name: str, *, atol: float, rtol: float = 0.0
+) -> None:
+    """Asserts that two networks of the same structure hold the same state, entry by entry.
+
+    Compares ``ours.state_dict()`` with ``theirs.state_dict()`` in order (the keys may
+    differ, as between a Module's backbone and a reference loop's copy of it); a mismatch
+    names ``name.<key>`` and the difference.
+    """
+    mine, other = ours.state_dict(), theirs.state_dict()
+    if len(mine) != len(other):
+        raise AssertionError(f"{name}: {len(mine)} state entries against {len(other)}")
+    for (key, a), b in zip(mine.items(), other.values(), strict=True):
+        torch.testing.assert_close(
+            a, b, rtol=rtol, atol=atol, msg=lambda m, k=key: f"{name}.{k}: {m}"
+        )
+
+
+def encode_views(
+    net: nn.Module, x1: torch.Tensor, x2: torch.Tensor, joint: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``net`` on two views: each on its own (a paper's pseudo-code), or in one call on their
+    concatenation (``joint``, as spt's forward functions do, so batch norm sees both)."""
+    if not joint:
+        return net(x1), net(x2)
+    out = net(torch.cat([x1, x2]))
+    return out[: x1.shape[0]], out[x1.shape[0] :]

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 import spt
-from spt_module.testing import TwoViewImages, make_trainer
+from spt_module.testing import TwoViewImages, assert_same_weights, encode_views, make_trainer
 
 N, BATCH, EMBED, PROJ = 24, 8, 8, 6
 STEPS = N // BATCH
@@ -65,21 +65,14 @@ def regression_loss(p: Tensor, z: Tensor) -> Tensor:
     return ((p - z) ** 2).sum(dim=1).mean()
 
 
-def _encode(net: nn.Module, x1: Tensor, x2: Tensor, joint: bool) -> tuple[Tensor, Tensor]:
-    if not joint:  # the pseudo-code: each view on its own
-        return net(x1), net(x2)
-    out = net(torch.cat([x1, x2]))  # spt: one call, batch norm over both views
-    return out[: x1.shape[0]], out[x1.shape[0] :]
-
-
 def byol_loss(
     f: nn.Module, q: nn.Module, target: nn.Module, x1: Tensor, x2: Tensor, joint: bool
 ) -> Tensor:
     """The symmetric BYOL loss of Algorithm 1; the target is under a stop-gradient."""
-    z1, z2 = _encode(f, x1, x2, joint)
-    p1, p2 = _encode(q, z1, z2, joint)
+    z1, z2 = encode_views(f, x1, x2, joint)
+    p1, p2 = encode_views(q, z1, z2, joint)
     with torch.no_grad():
-        t1, t2 = _encode(target, x1, x2, joint)
+        t1, t2 = encode_views(target, x1, x2, joint)
     return regression_loss(p1, t2.detach()) + regression_loss(p2, t1.detach())
 
 
@@ -102,11 +95,6 @@ def byol_loop(
                 bt.copy_(bo)  # batch-norm statistics follow the online network
 
 
-def _assert_same(ours: nn.Module, theirs: nn.Module, name: str) -> None:
-    for (key, a), b in zip(ours.state_dict().items(), theirs.state_dict().values(), strict=True):
-        torch.testing.assert_close(a, b, **TOL, msg=lambda m, k=f"{name}.{key}": f"{k}: {m}")
-
-
 def test_byol_steps_match_plain_loop() -> None:
     module = _build()
     f, q, target = _networks(module)
@@ -116,11 +104,11 @@ def test_byol_steps_match_plain_loop() -> None:
     make_trainer(max_epochs=1).fit(module, DataLoader(TwoViewImages(N), batch_size=BATCH))
 
     assert int(module.backbone.num_updates) == STEPS == module.backbone.total_steps
-    _assert_same(module.backbone.student, f[0], "backbone.student")
-    _assert_same(module.projector.student, f[1], "projector.student")
-    _assert_same(module.predictor, q, "predictor")
-    _assert_same(module.backbone.teacher, target[0], "backbone.teacher")
-    _assert_same(module.projector.teacher, target[1], "projector.teacher")
+    assert_same_weights(module.backbone.student, f[0], "backbone.student", **TOL)
+    assert_same_weights(module.projector.student, f[1], "projector.student", **TOL)
+    assert_same_weights(module.predictor, q, "predictor", **TOL)
+    assert_same_weights(module.backbone.teacher, target[0], "backbone.teacher", **TOL)
+    assert_same_weights(module.projector.teacher, target[1], "projector.teacher", **TOL)
     moved = [k for k, v in initial.items() if not torch.equal(v, f[0].state_dict()[k])]
     assert moved  # the steps changed the weights: the comparison is not of initial values
 

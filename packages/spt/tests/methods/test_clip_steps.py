@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 
 import spt
 from spt_data import DIGIT_NAMES
-from spt_module.testing import TwoViewImages, make_trainer
+from spt_module.testing import TwoViewImages, assert_same_weights, make_trainer
 
 N, BATCH, STEPS = 24, 8, 3
 EMBED, TEXT_DIM, PROJ = 8, 8, 6
@@ -104,11 +104,6 @@ def clip_loop(net: PseudoCode, clip_at: float | None = 100.0) -> None:
         optimizer.step()
 
 
-def _assert_same(ours: nn.Module, theirs: nn.Module, name: str) -> None:
-    for (key, a), b in zip(ours.state_dict().items(), theirs.state_dict().values(), strict=True):
-        torch.testing.assert_close(a, b, **TOL, msg=lambda m, k=f"{name}.{key}": f"{k}: {m}")
-
-
 @pytest.mark.parametrize(
     "log_scale", [math.log(1 / 0.07), math.log(120.0)], ids=["initial_scale", "clipped_scale"]
 )
@@ -120,8 +115,8 @@ def test_clip_steps_match_plain_loop(log_scale: float) -> None:
 
     _fit(module)
 
-    _assert_same(module.backbone, net.image_encoder, "backbone")
-    _assert_same(module.text_backbone, net.text_encoder, "text_backbone")
+    assert_same_weights(module.backbone, net.image_encoder, "backbone", **TOL)
+    assert_same_weights(module.text_backbone, net.text_encoder, "text_backbone", **TOL)
     torch.testing.assert_close(module.projector.weight, net.W_i.T, **TOL)
     torch.testing.assert_close(module.text_projector.weight, net.W_t.T, **TOL)
     torch.testing.assert_close(module.clip_loss.log_scale, net.t, **TOL)

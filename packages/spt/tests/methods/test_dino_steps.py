@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 import spt
-from spt_module.testing import make_trainer
+from spt_module.testing import assert_same_weights, encode_views, make_trainer
 
 N, BATCH, EMBED, OUT = 16, 8, 8, 10
 STEPS = 3  # two steps in epoch 0, one in epoch 1
@@ -98,13 +98,6 @@ def cross_entropy_h(t: Tensor, s: Tensor, center: Tensor, tpt: float) -> Tensor:
     return -(t * torch.log(s)).sum(dim=1).mean()
 
 
-def _encode(net: nn.Module, x1: Tensor, x2: Tensor, joint: bool) -> tuple[Tensor, Tensor]:
-    if not joint:
-        return net(x1), net(x2)
-    out = net(torch.cat([x1, x2]))
-    return out[: x1.shape[0]], out[x1.shape[0] :]
-
-
 def dino_loop(
     gs: nn.Module,
     gt: nn.Module,
@@ -119,9 +112,9 @@ def dino_loop(
     # the warm-up over 2 epochs, in float64 as the python floats of spt
     temps = torch.linspace(warmup_temp, TEACHER_TEMP, 2, dtype=torch.float64).tolist()
     for k, (epoch, x1, x2) in enumerate(_batches()):
-        s1, s2 = _encode(gs, x1, x2, joint)
+        s1, s2 = encode_views(gs, x1, x2, joint)
         with torch.no_grad():
-            t1, t2 = _encode(gt, x1, x2, joint)
+            t1, t2 = encode_views(gt, x1, x2, joint)
         tpt = temps[epoch]
         loss = cross_entropy_h(t1, s2, center, tpt) / 2 + cross_entropy_h(t2, s1, center, tpt) / 2
         optimizer.zero_grad()
@@ -143,11 +136,6 @@ def _networks(module: spt.Module) -> tuple[nn.Module, nn.Module, Tensor]:
     return gs, copy.deepcopy(gs), module.dino_loss.center.clone()
 
 
-def _assert_same(ours: nn.Module, theirs: nn.Module, name: str) -> None:
-    for (key, a), b in zip(ours.state_dict().items(), theirs.state_dict().values(), strict=True):
-        torch.testing.assert_close(a, b, **TOL, msg=lambda m, k=f"{name}.{key}": f"{k}: {m}")
-
-
 def test_dino_steps_match_plain_loop() -> None:
     module = _build()
     gs, gt, center = _networks(module)
@@ -157,10 +145,10 @@ def test_dino_steps_match_plain_loop() -> None:
     _fit(module)
 
     assert int(module.backbone.num_updates) == STEPS == module.backbone.total_steps
-    _assert_same(module.backbone.student, gs[0], "backbone.student")
-    _assert_same(module.projector.student, gs[1], "projector.student")
-    _assert_same(module.backbone.teacher, gt[0], "backbone.teacher")
-    _assert_same(module.projector.teacher, gt[1], "projector.teacher")
+    assert_same_weights(module.backbone.student, gs[0], "backbone.student", **TOL)
+    assert_same_weights(module.projector.student, gs[1], "projector.student", **TOL)
+    assert_same_weights(module.backbone.teacher, gt[0], "backbone.teacher", **TOL)
+    assert_same_weights(module.projector.teacher, gt[1], "projector.teacher", **TOL)
     assert module.dino_loss.center.dtype == torch.float64
     torch.testing.assert_close(module.dino_loss.center, center, **TOL)
     moved = [k for k, v in initial.items() if not torch.equal(v, gs.state_dict()[k])]

@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, Dataset
 
 import spt
 from spt_data.masking import MultiBlockMask, MultiBlockMaskCollator
-from spt_module.testing import make_trainer
+from spt_module.testing import assert_same_weights, make_trainer
 
 N, BATCH, SIZE, PATCH, DIM = 24, 8, 16, 4, 8
 STEPS = N // BATCH
@@ -148,11 +148,6 @@ def ijepa_loop(
                 pt.copy_(m * pt + (1 - m) * ps)
 
 
-def _assert_same(ours: nn.Module, theirs: nn.Module, name: str) -> None:
-    for (key, a), b in zip(ours.state_dict().items(), theirs.state_dict().values(), strict=True):
-        torch.testing.assert_close(a, b, **TOL, msg=lambda m, k=f"{name}.{key}": f"{k}: {m}")
-
-
 @pytest.mark.parametrize("kind", ["smooth_l1", "l2"])
 def test_ijepa_steps_match_plain_loop(kind: str) -> None:
     module = _build(kind)
@@ -166,9 +161,9 @@ def test_ijepa_steps_match_plain_loop(kind: str) -> None:
     make_trainer(max_epochs=1).fit(module, _loader())
 
     assert int(module.backbone.num_updates) == STEPS == module.backbone.total_steps
-    _assert_same(module.backbone.student, encoder, "context_encoder")
-    _assert_same(module.predictor, predictor, "predictor")
-    _assert_same(module.backbone.teacher, target_encoder, "target_encoder")
+    assert_same_weights(module.backbone.student, encoder, "context_encoder", **TOL)
+    assert_same_weights(module.predictor, predictor, "predictor", **TOL)
+    assert_same_weights(module.backbone.teacher, target_encoder, "target_encoder", **TOL)
     moved = [k for k, v in initial.items() if not torch.equal(v, encoder.state_dict()[k])]
     assert moved  # the steps changed the weights: the comparison is not of initial values
 

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 import spt
-from spt_module.testing import make_trainer
+from spt_module.testing import assert_same_weights, make_trainer
 
 N, BATCH, GLOBAL, LOCAL, PATCH, DIM, PROJ = 24, 8, 8, 4, 4, 8, 6
 STEPS = N // BATCH
@@ -115,11 +115,6 @@ def lejepa_loop(backbone: nn.Module, projector: nn.Module, new_directions: bool 
         optimizer.step()
 
 
-def _assert_same(ours: nn.Module, theirs: nn.Module, name: str) -> None:
-    for (key, a), b in zip(ours.state_dict().items(), theirs.state_dict().values(), strict=True):
-        torch.testing.assert_close(a, b, **TOL, msg=lambda m, k=f"{name}.{key}": f"{k}: {m}")
-
-
 def test_lejepa_steps_match_plain_loop() -> None:
     module = _build()
     backbone, projector = copy.deepcopy(module.backbone), copy.deepcopy(module.projector)
@@ -128,8 +123,8 @@ def test_lejepa_steps_match_plain_loop() -> None:
 
     make_trainer(max_epochs=1).fit(module, _loader())
 
-    _assert_same(module.backbone, backbone, "backbone")
-    _assert_same(module.projector, projector, "projector")
+    assert_same_weights(module.backbone, backbone, "backbone", **TOL)
+    assert_same_weights(module.projector, projector, "projector", **TOL)
     moved = [k for k, v in initial.items() if not torch.equal(v, backbone.state_dict()[k])]
     assert moved  # the steps changed the weights: the comparison is not of initial values
 

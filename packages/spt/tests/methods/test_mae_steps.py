@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 import spt
-from spt_module.testing import make_trainer
+from spt_module.testing import assert_same_weights, make_trainer
 
 N, BATCH, SIZE, PATCH, DIM = 24, 8, 8, 4, 8
 STEPS = N // BATCH
@@ -123,11 +123,6 @@ def mae_loop(encoder: nn.Module, decoder: nn.Module, norm_pix: bool) -> None:
         optimizer.step()
 
 
-def _assert_same(ours: nn.Module, theirs: nn.Module, name: str) -> None:
-    for (key, a), b in zip(ours.state_dict().items(), theirs.state_dict().values(), strict=True):
-        torch.testing.assert_close(a, b, **TOL, msg=lambda m, k=f"{name}.{key}": f"{k}: {m}")
-
-
 @pytest.mark.parametrize("norm_pix_loss", [True, False], ids=["norm_pix", "raw_pixels"])
 def test_mae_steps_match_plain_loop(norm_pix_loss: bool) -> None:
     module = _build(norm_pix_loss)
@@ -138,8 +133,8 @@ def test_mae_steps_match_plain_loop(norm_pix_loss: bool) -> None:
     torch.manual_seed(1)
     make_trainer(max_epochs=1).fit(module, _loader())
 
-    _assert_same(module.backbone, encoder, "backbone")
-    _assert_same(module.decoder, decoder, "decoder")
+    assert_same_weights(module.backbone, encoder, "backbone", **TOL)
+    assert_same_weights(module.decoder, decoder, "decoder", **TOL)
     moved = [k for k, v in initial.items() if not torch.equal(v, encoder.state_dict()[k])]
     assert moved  # the steps changed the weights: the comparison is not of initial values
 

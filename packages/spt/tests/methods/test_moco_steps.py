@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 import spt
-from spt_module.testing import TwoViewImages, make_trainer
+from spt_module.testing import TwoViewImages, assert_same_weights, make_trainer
 
 N, BATCH, EMBED, PROJ = 24, 8, 8, 6
 STEPS = N // BATCH
@@ -50,11 +50,6 @@ def _momentum_update(key: nn.Module, query: nn.Module, m: float) -> None:
 def _two_views(encoder: nn.Module, x1: Tensor, x2: Tensor) -> tuple[Tensor, Tensor]:
     out = encoder(torch.cat([x1, x2]))
     return out[:BATCH], out[BATCH:]
-
-
-def _assert_same(ours: nn.Module, theirs: nn.Module, name: str) -> None:
-    for (key, a), b in zip(ours.state_dict().items(), theirs.state_dict().values(), strict=True):
-        torch.testing.assert_close(a, b, **TOL, msg=lambda m, k=f"{name}.{key}": f"{k}: {m}")
 
 
 # ---------------------------------------------------------------- MoCo v2
@@ -120,10 +115,10 @@ def test_moco_v2_steps_match_plain_loop(symmetric: bool) -> None:
 
     _fit(module)
 
-    _assert_same(module.backbone.student, f_q[0], "backbone.student")
-    _assert_same(module.projector.student, f_q[1], "projector.student")
-    _assert_same(module.backbone.teacher, f_k[0], "backbone.teacher")
-    _assert_same(module.projector.teacher, f_k[1], "projector.teacher")
+    assert_same_weights(module.backbone.student, f_q[0], "backbone.student", **TOL)
+    assert_same_weights(module.projector.student, f_q[1], "projector.student", **TOL)
+    assert_same_weights(module.backbone.teacher, f_k[0], "backbone.teacher", **TOL)
+    assert_same_weights(module.projector.teacher, f_k[1], "projector.teacher", **TOL)
     torch.testing.assert_close(module.queue.bank, queue, **TOL)
     assert int(module.queue.ptr) == ptr
 
@@ -186,11 +181,11 @@ def test_moco_v3_steps_match_plain_loop() -> None:
     _fit(module)
 
     assert module.backbone.total_steps == STEPS
-    _assert_same(module.backbone.student, f_q[0], "backbone.student")
-    _assert_same(module.projector.student, f_q[1], "projector.student")
-    _assert_same(module.predictor, g_q, "predictor")
-    _assert_same(module.backbone.teacher, f_k[0], "backbone.teacher")
-    _assert_same(module.projector.teacher, f_k[1], "projector.teacher")
+    assert_same_weights(module.backbone.student, f_q[0], "backbone.student", **TOL)
+    assert_same_weights(module.projector.student, f_q[1], "projector.student", **TOL)
+    assert_same_weights(module.predictor, g_q, "predictor", **TOL)
+    assert_same_weights(module.backbone.teacher, f_k[0], "backbone.teacher", **TOL)
+    assert_same_weights(module.projector.teacher, f_k[1], "projector.teacher", **TOL)
 
 
 # ---------------------------------------------------------------- bad input

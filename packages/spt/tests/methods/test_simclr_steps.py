@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 import spt
-from spt_module.testing import TwoViewImages, make_trainer
+from spt_module.testing import TwoViewImages, assert_same_weights, make_trainer
 
 N, BATCH, EMBED, PROJ = 24, 8, 8, 6
 STEPS = N // BATCH
@@ -67,11 +67,6 @@ def simclr_loop(f: nn.Module, g: nn.Module) -> None:
         optimizer.step()
 
 
-def _assert_same(ours: nn.Module, theirs: nn.Module, name: str) -> None:
-    for (key, a), b in zip(ours.state_dict().items(), theirs.state_dict().values(), strict=True):
-        torch.testing.assert_close(a, b, **TOL, msg=lambda m, k=f"{name}.{key}": f"{k}: {m}")
-
-
 def test_simclr_steps_match_plain_loop() -> None:
     module = _build()
     f, g = copy.deepcopy(module.backbone), copy.deepcopy(module.projector)
@@ -80,8 +75,8 @@ def test_simclr_steps_match_plain_loop() -> None:
 
     make_trainer(max_epochs=1).fit(module, DataLoader(TwoViewImages(N), batch_size=BATCH))
 
-    _assert_same(module.backbone, f, "backbone")
-    _assert_same(module.projector, g, "projector")
+    assert_same_weights(module.backbone, f, "backbone", **TOL)
+    assert_same_weights(module.projector, g, "projector", **TOL)
     moved = [k for k, v in initial.items() if not torch.equal(v, f.state_dict()[k])]
     assert moved  # the steps changed the weights: the comparison is not of initial values
 

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 import spt
-from spt_module.testing import make_trainer
+from spt_module.testing import assert_same_weights, make_trainer
 
 N, BATCH, EMBED, CLASSES = 24, 8, 8, 3
 STEPS = N // BATCH
@@ -76,11 +76,6 @@ def supervised_loop(f: nn.Module, classifier: nn.Module, eps: float) -> None:
         optimizer.step()
 
 
-def _assert_same(ours: nn.Module, theirs: nn.Module, name: str) -> None:
-    for (key, a), b in zip(ours.state_dict().items(), theirs.state_dict().values(), strict=True):
-        torch.testing.assert_close(a, b, **TOL, msg=lambda m, k=f"{name}.{key}": f"{k}: {m}")
-
-
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.1], ids=["plain", "label_smoothing"])
 def test_supervised_steps_match_plain_loop(label_smoothing: float) -> None:
     module = _build(label_smoothing)
@@ -90,7 +85,7 @@ def test_supervised_steps_match_plain_loop(label_smoothing: float) -> None:
 
     make_trainer(max_epochs=1).fit(module, DataLoader(LabelledImages(), batch_size=BATCH))
 
-    _assert_same(module.backbone, f, "backbone")
-    _assert_same(module.classifier, classifier, "classifier")
+    assert_same_weights(module.backbone, f, "backbone", **TOL)
+    assert_same_weights(module.classifier, classifier, "classifier", **TOL)
     moved = [k for k, v in initial.items() if not torch.equal(v, f.state_dict()[k])]
     assert moved  # the steps changed the weights: the comparison is not of initial values

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 import spt
-from spt_module.testing import TwoViewImages, make_trainer
+from spt_module.testing import TwoViewImages, assert_same_weights, encode_views, make_trainer
 
 N, BATCH, EMBED, PROJ = 24, 8, 8, 6
 STEPS = N // BATCH
@@ -74,27 +74,15 @@ def vicreg_loss(z_a: Tensor, z_b: Tensor, std_halved: bool) -> Tensor:
     return LAMBDA * sim_loss + MU * std_loss + NU * cov_loss
 
 
-def _encode(net: nn.Module, x1: Tensor, x2: Tensor, joint: bool) -> tuple[Tensor, Tensor]:
-    if not joint:  # the pseudo-code: each view on its own
-        return net(x1), net(x2)
-    out = net(torch.cat([x1, x2]))  # spt: one call, batch norm over both views
-    return out[: x1.shape[0]], out[x1.shape[0] :]
-
-
 def vicreg_loop(f: nn.Module, *, joint: bool, std_halved: bool) -> None:
     """Algorithm 1 of VICReg for STEPS steps: f = projector(backbone)."""
     optimizer = torch.optim.SGD(f.parameters(), **{k: v for k, v in OPTIM.items() if k != "type"})
     for x1, x2 in TwoViewImages(N).batches(BATCH):
-        z_a, z_b = _encode(f, x1, x2, joint)
+        z_a, z_b = encode_views(f, x1, x2, joint)
         loss = vicreg_loss(z_a, z_b, std_halved)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-
-
-def _assert_same(ours: nn.Module, theirs: nn.Module, name: str) -> None:
-    for (key, a), b in zip(ours.state_dict().items(), theirs.state_dict().values(), strict=True):
-        torch.testing.assert_close(a, b, **TOL, msg=lambda m, k=f"{name}.{key}": f"{k}: {m}")
 
 
 def _fit(module: spt.Module) -> None:
@@ -113,8 +101,8 @@ def test_vicreg_steps_match_plain_loop() -> None:
 
     _fit(module)
 
-    _assert_same(module.backbone, f[0], "backbone")
-    _assert_same(module.projector, f[1], "projector")
+    assert_same_weights(module.backbone, f[0], "backbone", **TOL)
+    assert_same_weights(module.projector, f[1], "projector", **TOL)
     moved = [k for k, v in initial.items() if not torch.equal(v, f.state_dict()[k])]
     assert moved  # the steps changed the weights: the comparison is not of initial values
 
@@ -125,7 +113,7 @@ def test_vicreg_variance_term_is_half_the_pseudo_codes() -> None:
     x1, x2 = next(TwoViewImages(N).batches(BATCH))
     out = module([{"image": x1}, {"image": x2}], "fit")
     f = nn.Sequential(module.backbone, module.projector)
-    z_a, z_b = _encode(f, x1, x2, joint=True)
+    z_a, z_b = encode_views(f, x1, x2, joint=True)
     halved, paper = vicreg_loss(z_a, z_b, True), vicreg_loss(z_a, z_b, False)
     torch.testing.assert_close(out["loss"], halved, rtol=1e-12, atol=1e-12)
     assert (paper - halved).item() > 1e-3  # the variance hinges are active here
