@@ -223,9 +223,12 @@ def assert_same_weights(
     if len(mine) != len(other):
         raise AssertionError(f"{name}: {len(mine)} state entries against {len(other)}")
     for (key, a), b in zip(mine.items(), other.values(), strict=True):
-        torch.testing.assert_close(
-            a, b, rtol=rtol, atol=atol, msg=lambda m, k=key: f"{name}.{k}: {m}"
-        )
+        where = f"{name}.{key}"
+
+        def message(m: str, where: str = where) -> str:
+            return f"{where}: {m}"
+
+        torch.testing.assert_close(a, b, rtol=rtol, atol=atol, msg=message)
 
 
 def encode_views(
