@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -13,6 +9,7 @@ import pytest
 import torch
 
 from spt_data.device_loader import EpochOrder
+from spt_module.testing import run_ranks
 
 WORKER = Path(__file__).with_name("_device_loader_ddp_worker.py")
 N, BATCH, EPOCHS, SEED = 20, 5, 2, 3  # as in the worker
@@ -22,39 +19,10 @@ def flat(lists: list[list[int]]) -> list[int]:
     return [i for items in lists for i in items]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
     out = tmp_path_factory.mktemp("device_loader_ddp")
-    port = str(_free_port())
-    processes = []
-    for rank in range(2):
-        env = {
-            **os.environ,
-            "MASTER_ADDR": "127.0.0.1",
-            "MASTER_PORT": port,
-            "WORLD_SIZE": "2",
-            "NODE_RANK": "0",
-            "RANK": str(rank),
-            "LOCAL_RANK": str(rank),
-            "OMP_NUM_THREADS": "1",
-        }
-        processes.append(
-            subprocess.Popen(
-                [sys.executable, str(WORKER), str(out)],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-            )
-        )
-    for rank, process in enumerate(processes):
-        log, _ = process.communicate(timeout=240)
-        assert process.returncode == 0, f"rank {rank} failed:\n{log.decode()[-4000:]}"
+    run_ranks(WORKER, str(out))
     return [torch.load(out / f"rank{r}.pt", weights_only=False) for r in range(2)]
 
 

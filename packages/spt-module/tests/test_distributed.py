@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import os
-import socket
 import traceback
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from torch.distributed.fsdp import FSDPModule
 from torch.utils.data import DataLoader, Subset
 
 from spt_module import Module, default_parallelize_fn
-from spt_module.testing import RandomDictDataset, make_trainer
+from spt_module.testing import RandomDictDataset, free_port, make_trainer
 
 pytestmark = pytest.mark.slow
 
@@ -84,12 +83,6 @@ def train_rank(rank: int, port: int, out: Path) -> None:
         (out / f"error{rank}.txt").write_text(traceback.format_exc())
         os._exit(1)
     os._exit(0)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +11,7 @@ import pytest
 import torch
 
 from spt.embed import read_embeddings
-from spt_module.testing import DictOutputModule, RandomDictDataset
+from spt_module.testing import DictOutputModule, RandomDictDataset, run_ranks
 
 WORKER = Path(__file__).with_name("_embed_ddp_worker.py")
 N = 37
@@ -23,39 +19,10 @@ N = 37
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, Any]]]:
     out = tmp_path_factory.mktemp("embed_ddp")
-    port = str(_free_port())
-    processes = []
-    for rank in range(2):
-        env = {
-            **os.environ,
-            "MASTER_ADDR": "127.0.0.1",
-            "MASTER_PORT": port,
-            "WORLD_SIZE": "2",
-            "NODE_RANK": "0",
-            "RANK": str(rank),
-            "LOCAL_RANK": str(rank),
-            "OMP_NUM_THREADS": "1",
-        }
-        processes.append(
-            subprocess.Popen(
-                [sys.executable, str(WORKER), str(out)],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-            )
-        )
-    for rank, process in enumerate(processes):
-        log, _ = process.communicate(timeout=240)
-        assert process.returncode == 0, f"rank {rank} failed:\n{log.decode()[-4000:]}"
+    run_ranks(WORKER, str(out))
     return out, [json.loads((out / f"rank{r}.json").read_text()) for r in range(2)]
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +20,8 @@ from typing import Any
 
 import pytest
 import torch
+
+from spt_module.testing import free_port, rank_environment
 
 WORKER = Path(__file__).with_name("_resume_ddp_worker.py")
 TIMEOUT = 900  # generous: two processes on a shared 2-core machine
@@ -132,29 +133,15 @@ def test_ddp_run_killed_while_writing_a_checkpoint_resumes_from_the_previous_one
     _assert_same_run(uninterrupted, tmp_path)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _launch_each_rank(run_dir: Path, *flags: str) -> list[subprocess.Popen[str]]:
     """Start both ranks on their own, as srun or torchrun do."""
-    port = str(_free_port())
+    port = free_port()
     processes = []
     for rank in range(2):
-        env = _env(
-            MASTER_ADDR="127.0.0.1",
-            MASTER_PORT=port,
-            WORLD_SIZE="2",
-            NODE_RANK="0",
-            RANK=str(rank),
-            LOCAL_RANK=str(rank),
-        )
         processes.append(
             subprocess.Popen(
                 [sys.executable, str(WORKER), str(run_dir), *flags],
-                env=env,
+                env={**rank_environment(rank, 2, port), "PYTHONFAULTHANDLER": "1"},
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,

@@ -5,7 +5,12 @@ Everything here runs on CPU in milliseconds; nothing here is part of a training 
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import lightning as pl
@@ -24,9 +29,12 @@ __all__ = [
     "TwoViewImages",
     "classification_forward",
     "encode_views",
+    "free_port",
     "make_dataloader",
     "make_module",
     "make_trainer",
+    "rank_environment",
+    "run_ranks",
 ]
 
 
@@ -240,3 +248,53 @@ def encode_views(
         return net(x1), net(x2)
     out = net(torch.cat([x1, x2]))
     return out[: x1.shape[0]], out[x1.shape[0] :]
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that was free a moment ago, for a process group to meet on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def rank_environment(rank: int, world: int, port: int) -> dict[str, str]:
+    """The environment of rank `rank` of `world` processes on this machine, as torchrun or
+    srun set it (Lightning reads it and starts no launcher of its own), one thread each."""
+    return {
+        **os.environ,
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(port),
+        "WORLD_SIZE": str(world),
+        "NODE_RANK": "0",
+        "RANK": str(rank),
+        "LOCAL_RANK": str(rank),
+        "OMP_NUM_THREADS": "1",
+    }
+
+
+def run_ranks(script: Path, *args: str, world: int = 2, timeout: float = 240) -> None:
+    """Runs `python script *args` as `world` ranks started on their own; raises
+    AssertionError with the log of the first rank that fails or outlives `timeout` s."""
+    port = free_port()
+    processes = [
+        subprocess.Popen(
+            [sys.executable, str(script), *args],
+            env=rank_environment(rank, world, port),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for rank in range(world)
+    ]
+    try:
+        for rank, process in enumerate(processes):
+            try:
+                log, _ = process.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                raise AssertionError(f"rank {rank} still runs after {timeout} s") from None
+            if process.returncode != 0:
+                raise AssertionError(f"rank {rank} failed:\n{log.decode()[-4000:]}")
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()

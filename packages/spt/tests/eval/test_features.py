@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import sys
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from torch import nn
 from torch.utils.data import DistributedSampler
 
 from spt.eval import deduplicate, extract_features
-from spt_module.testing import RandomDictDataset, make_trainer
+from spt_module.testing import RandomDictDataset, free_port, make_trainer
 
 
 def test_deduplicate_drops_the_distributed_sampler_padding() -> None:
@@ -41,12 +40,6 @@ def test_extract_features_equals_the_network_on_every_sample_in_order() -> None:
     assert network.training  # the train/eval mode is given back
 
 
-def _free_port() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return str(s.getsockname()[1])
-
-
 @pytest.mark.skipif(sys.platform == "win32", reason="gloo spawn test runs on Linux and macOS")
 def test_two_gloo_ranks_gather_every_sample_once(tmp_path: Path) -> None:
     import torch.multiprocessing as mp
@@ -55,7 +48,7 @@ def test_two_gloo_ranks_gather_every_sample_once(tmp_path: Path) -> None:
     import _gather_worker as worker
 
     n = 11  # odd: the DistributedSampler pads rank 1 with sample 0
-    mp.spawn(worker.run, args=(2, n, str(tmp_path), _free_port()), nprocs=2, join=True)
+    mp.spawn(worker.run, args=(2, n, str(tmp_path), str(free_port())), nprocs=2, join=True)
     results = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
     assert sum(len(r["local"]) for r in results) == 12  # one sample was seen twice
     for result in results:  # every rank holds the same, complete, de-duplicated features
