@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
+VIT_S16 = {"img_size": 224, "patch_size": 16, "dim": 384, "depth": 12, "heads": 6}
+
 
 @dataclass(frozen=True)
 class Sizes:
@@ -45,6 +47,13 @@ class Sizes:
     method_shrink: dict[str, int] = field(default_factory=dict)
     method_warmup: int = 5
     method_steps: int = 20
+    # 6. a ViT step of I-JEPA and DINOv2 (batch per method; DINOv2's local crops: count, side)
+    vit_step_vit: dict[str, int] = field(default_factory=lambda: dict(VIT_S16))
+    vit_step_batch: dict[str, int] = field(default_factory=lambda: {"ijepa": 64, "dinov2": 32})
+    vit_step_local: tuple[int, int] = (8, 96)
+    vit_step_shrink: dict[str, int] = field(default_factory=dict)
+    vit_step_warmup: int = 10  # compiled I-JEPA recompiles while its mask sizes vary
+    vit_step_steps: int = 20
     dry_run: bool = False
 
     @classmethod
@@ -73,7 +82,7 @@ class Sizes:
             knn_classes=100,
             method_batch=256,
             method_image=32,
-            method_vit={"img_size": 224, "patch_size": 16, "dim": 384, "depth": 12, "heads": 6},
+            method_vit=dict(VIT_S16),
             method_vit_batch=64,
         )
 
@@ -123,6 +132,20 @@ class Sizes:
             },
             method_warmup=1,
             method_steps=2,
+            vit_step_vit={"img_size": 32, "patch_size": 4, "dim": 32, "depth": 2, "heads": 2},
+            vit_step_batch={"ijepa": 8, "dinov2": 8},
+            vit_step_local=(2, 16),
+            vit_step_shrink={
+                "predictor_dim": 32,
+                "predictor_depth": 1,
+                "predictor_heads": 2,
+                "hidden_dim": 64,
+                "bottleneck_dim": 32,
+                "out_dim": 128,
+                "patch_out_dim": 128,
+            },
+            vit_step_warmup=2,
+            vit_step_steps=3,
             dry_run=True,
         )
 

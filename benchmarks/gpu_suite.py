@@ -14,12 +14,15 @@ Sections (the sizes are in ``_gpu_suite_sizes.py``):
    (target >= 2x).
 4. kNN over a 1,000,000-entry queue: time and peak memory per 10,000 queries.
 5. One step of every method of spt.methods at its defaults: steps/s and peak memory.
+6. A ViT-S/16 step of I-JEPA (batch 64) and DINOv2 (batch 32, 2 x 224 + 8 x 96 px crops) at
+   224 px, SDPA or naive attention, compile off or on: steps/s and peak memory
+   (``_gpu_suite_vit.py``; ``vit_step.py`` runs it alone).
 
 ``--dry-run`` runs every section at toy size on the CPU (under a minute on an idle 2-core
 machine; a test runs it). The device's name, torch and lightning versions and the command are
 recorded; ratios are only computed between measurements of the same process.
 
-    uv run --no-sync python benchmarks/gpu_suite.py                # on a GPU, under 8 minutes
+    uv run --no-sync python benchmarks/gpu_suite.py                # on a GPU (1-5: under 8 min)
     uv run --no-sync python benchmarks/gpu_suite.py --dry-run      # toy sizes on the CPU
     uv run --no-sync python benchmarks/gpu_suite.py --sections 2,3 --grid eager,compile
 """
@@ -44,6 +47,7 @@ from _gpu_suite_methods import methods
 from _gpu_suite_sizes import Sizes
 from _gpu_suite_step import GRID, step
 from _gpu_suite_timing import describe
+from _gpu_suite_vit import vit_step
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SECTIONS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -52,6 +56,7 @@ SECTIONS: dict[str, Callable[..., dict[str, Any]]] = {
     "3": ntxent,
     "4": knn,
     "5": methods,
+    "6": vit_step,
 }
 
 
@@ -114,7 +119,7 @@ def markdown(report: dict[str, Any]) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--dry-run", action="store_true", help="toy sizes on the CPU")
-    parser.add_argument("--sections", default="1,2,3,4,5", help="comma-separated, e.g. 2,3")
+    parser.add_argument("--sections", default="1,2,3,4,5,6", help="comma-separated, e.g. 2,3")
     parser.add_argument(
         "--grid",
         default=None,

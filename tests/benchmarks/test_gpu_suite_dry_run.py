@@ -3,7 +3,8 @@
 The dry run is the GPU suite at toy sizes on the CPU, launched as a user launches it (a fresh
 process from the repository root). The test reads its JSON and Markdown back: the device is
 named, every section is there without an error, section 1 holds every variant under every
-option set with the three target ratios, and section 5 one row per builder of spt.methods.
+option set with the three target ratios, section 5 one row per builder of spt.methods, and
+section 6 the ViT step of I-JEPA and DINOv2 under both attentions and both compile settings.
 Speed is not asserted; the figures are the GPU's business.
 """
 
@@ -59,7 +60,7 @@ def test_the_report_names_the_device_and_holds_every_section_without_error(dry_r
     assert meta["device"].startswith("CPU")
     assert meta["torch"]
     assert meta["lightning"]
-    assert list(report["sections"]) == ["1", "2", "3", "4", "5"]
+    assert list(report["sections"]) == ["1", "2", "3", "4", "5", "6"]
     for key, section in report["sections"].items():
         assert "error" not in section, (key, section.get("traceback"))
         assert section["rows"], key
@@ -110,10 +111,28 @@ def test_section_5_has_one_row_per_builder_of_spt_methods(dry_run):
         assert rows[name]["steps_per_s"] > 0
 
 
+def test_section_6_times_ijepa_and_dinov2_with_each_attention_and_compile_setting(dry_run):
+    section = dry_run[0]["sections"]["6"]
+    rows = {(r["method"], r["attention"], r["compile"]): r for r in section["rows"]}
+    expected = {
+        (method, attention, compiled)
+        for method in ("ijepa", "dinov2")
+        for attention in ("sdpa", "naive")
+        for compiled in ("off", "on")
+    }
+    assert set(rows) == expected
+    for key, row in rows.items():
+        assert row["status"] == "ok", row
+        assert row["steps_per_s"] > 0, key
+        assert row["params_m"] > 0, key
+    assert [rows[m, "sdpa", "off"]["vs_base"] for m in ("ijepa", "dinov2")] == [1.0, 1.0]
+    assert "ViT" in section["title"]
+
+
 def test_the_markdown_table_has_every_section(dry_run):
     report, table = dry_run
     assert table.startswith("# GPU suite (dry run")
     assert f"Device: {report['meta']['device']}" in table
     for key, section in report["sections"].items():
         assert f"## {section['title']}" in table, key
-    assert table.count("|---") >= 5  # one table per section
+    assert table.count("|---") >= 6  # one table per section

@@ -3,6 +3,8 @@
 One :class:`Block` is ``x + attn(norm1(x))`` then ``x + mlp(norm2(x))`` (Dosovitskiy et al.
 2021), with optional stochastic depth (Huang et al. 2016) and LayerScale (Touvron et al.
 2021, used by DINOv2). Each block is its own module so that FSDP2 can shard per block.
+``Attention(fused=False)``, or :func:`set_fused_attention` on a built model, computes the
+attention with an explicit softmax instead (the same values; for comparing speed and memory).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["Attention", "Block", "DropPath", "LayerScale"]
+__all__ = ["Attention", "Block", "DropPath", "LayerScale", "set_fused_attention"]
 
 
 class Attention(nn.Module):
@@ -22,13 +24,18 @@ class Attention(nn.Module):
         heads: Attention heads.
         qkv_bias: Bias on the query, key and value projection.
         dropout: Dropout after the output projection.
+        fused: ``F.scaled_dot_product_attention`` (True) or the explicit
+            ``softmax(q k^T / sqrt(d)) v`` (False); the attribute ``fused`` can be changed
+            after construction.
 
     Shapes:
         ``(B, T, dim) -> (B, T, dim)``; with ``return_attention`` also the attention
         weights ``(B, heads, T, T)`` (each row sums to 1).
     """
 
-    def __init__(self, dim: int, heads: int, qkv_bias: bool = True, dropout: float = 0.0) -> None:
+    def __init__(
+        self, dim: int, heads: int, qkv_bias: bool = True, dropout: float = 0.0, fused: bool = True
+    ) -> None:
         super().__init__()
         if dim % heads:
             raise ValueError(
@@ -40,13 +47,14 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
         self.proj_drop = nn.Dropout(dropout)
+        self.fused = fused
 
     def forward(self, x: Tensor, return_attention: bool = False) -> Tensor | tuple[Tensor, Tensor]:
-        """Attend over the tokens; the explicit softmax only when the weights are wanted."""
+        """Attend over the tokens; the explicit softmax when the weights are wanted or not fused."""
         B, T, D = x.shape
         qkv = self.qkv(x).reshape(B, T, 3, self.num_heads, self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, heads, T, head_dim)
-        if return_attention:
+        if return_attention or not self.fused:
             scores = (q @ k.transpose(-2, -1)) * self.head_dim**-0.5  # (B, heads, T, T)
             attention = scores.softmax(dim=-1)
             out = attention @ v
@@ -54,6 +62,20 @@ class Attention(nn.Module):
             out = F.scaled_dot_product_attention(q, k, v)
         out = self.proj_drop(self.proj(out.transpose(1, 2).reshape(B, T, D)))
         return (out, attention) if return_attention else out
+
+
+def set_fused_attention(model: nn.Module, fused: bool) -> int:
+    """Set ``fused`` on every :class:`Attention` inside ``model``; returns how many there are.
+
+    Examples:
+        >>> blocks = nn.Sequential(Block(8, 2), Block(8, 2))
+        >>> set_fused_attention(blocks, False), blocks[0].attn.fused
+        (2, False)
+    """
+    layers = [m for m in model.modules() if isinstance(m, Attention)]
+    for layer in layers:
+        layer.fused = fused
+    return len(layers)
 
 
 class DropPath(nn.Module):
