@@ -62,3 +62,20 @@ def test_byol_forward_with_its_trainer_attached_has_no_graph_break() -> None:
     graphs, reasons = graph_breaks(spt.forward.byol_forward, module)
     assert reasons == []
     assert graphs == 1
+
+
+def test_compiling_a_teacher_student_pair_compiles_the_teacher_too() -> None:
+    """``compile=True`` reaches the EMA teacher, which ``forward_teacher`` calls directly."""
+    from torch._dynamo.testing import CompileCounter
+
+    torch._dynamo.reset()
+    pair = spt.ema.TeacherStudent(torch.nn.Linear(4, 2), total_steps=10)
+    counter = CompileCounter()
+    pair.compile(backend=counter)
+    x = torch.randn(3, 4)
+    pair(x)
+    assert counter.frame_count == 1  # the student's path
+    out = pair.forward_teacher(x)
+    assert counter.frame_count == 2  # and the teacher's
+    torch.testing.assert_close(out, pair.teacher(x))
+    assert not out.requires_grad

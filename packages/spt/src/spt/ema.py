@@ -112,6 +112,12 @@ class TeacherStudent(nn.Module):
         """Run the student."""
         return self.student(*args, **kwargs)
 
+    def compile(self, *args: Any, **kwargs: Any) -> None:
+        """``torch.compile`` the student's path (this module's call) and the teacher, which
+        :meth:`forward_teacher` calls directly; the arguments are ``nn.Module.compile``'s."""
+        super().compile(*args, **kwargs)
+        self.teacher.compile(*args, **kwargs)
+
     @torch.no_grad()
     def forward_teacher(self, *args: Any, **kwargs: Any) -> Any:
         """Run the teacher, without gradients."""
