@@ -5,8 +5,10 @@ python pickle batches; an ImageFolder tree of JPEG and PNG files), so the real l
 runs. Each config is composed by Hydra, every section is instantiated from it, and its own
 Trainer runs two steps and one validation batch. What the stand-in cannot carry is shrunk by
 overrides: batches of 4, one worker-less loader, ImageNet-100 crops of 32 px, one block per
-transformer. One case per YAML file found at collection time: a method's recipe is tested as
-soon as its file is there. The real trainings are in benchmarks/REPRODUCE.md.
+transformer, at most 4,096 prototypes per head, one zero-shot prompt per class. One case per
+YAML file found at collection time: a method's recipe is tested as soon as its file is there.
+The CLIP recipes caption the stand-in's labels as the real data's and log their zero-shot
+top-1. The real trainings are in benchmarks/REPRODUCE.md.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ IMAGENET_STAND_IN = ["size=32", "val_resize=36", "blur_kernel=3", "num_workers=0
 # The ImageNet stem (stride-4 entry) makes a ResNet 16x cheaper on 32x32 stand-ins; the CIFAR
 # stem itself is checked once, below.
 CIFAR_STAND_IN = ["resnet18.model.low_resolution=false"]
+MAX_PROTOTYPES = 4096
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -89,13 +92,28 @@ def stand_ins(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def shrink_transformers(cfg: DictConfig) -> None:
-    """One block per transformer of the module (ViT backbones, decoders, predictors)."""
-    backbone = cfg.module.get("backbone")
-    if isinstance(backbone, DictConfig) and "depth" in backbone:
-        backbone.depth = 1
+    """One block per transformer of the module (ViT and text backbones, decoders, predictors)."""
+    for name in ("backbone", "text_backbone"):
+        backbone = cfg.module.get(name)
+        if isinstance(backbone, DictConfig) and "depth" in backbone:
+            backbone.depth = 1
     for key in list(cfg.module):
         if str(key).endswith("_depth"):
             cfg.module[key] = 1
+
+
+def shrink_heads(cfg: DictConfig) -> None:
+    """At most ``MAX_PROTOTYPES`` outputs per prototype head (DINOv2's 65,536 cost seconds)."""
+    for key in ("out_dim", "patch_out_dim"):
+        if key in cfg.module and cfg.module[key] > MAX_PROTOTYPES:
+            cfg.module[key] = MAX_PROTOTYPES
+
+
+def one_prompt_per_class(cfg: DictConfig) -> None:
+    """The zero-shot callback's first template only (CLIP's 18 cost seconds a validation)."""
+    zero_shot = cfg.callbacks.get("zero_shot")
+    if isinstance(zero_shot, DictConfig):
+        zero_shot.templates = list(zero_shot.templates)[:1]
 
 
 def compose(config: Path, data_root: Path) -> DictConfig:
@@ -103,6 +121,8 @@ def compose(config: Path, data_root: Path) -> DictConfig:
     overrides += IMAGENET_STAND_IN if config.parent.name == "imagenet100" else CIFAR_STAND_IN
     cfg = compose_config(config, overrides)
     shrink_transformers(cfg)
+    shrink_heads(cfg)
+    one_prompt_per_class(cfg)
     return cfg
 
 
@@ -116,7 +136,8 @@ def build(cfg: DictConfig, config: Path) -> dict[str, Any]:
 def test_every_method_has_a_recipe_for_each_dataset() -> None:
     methods = {
         "barlow_twins", "byol", "dino", "mae", "moco_v2", "moco_v3", "nnclr", "simclr",
-        "simsiam", "supcon", "supervised", "swav", "vicreg", "ijepa", "lejepa",
+        "simsiam", "supcon", "supervised", "swav", "vicreg", "ijepa", "lejepa", "ibot", "dinov2",
+        "clip",
     }  # fmt: skip
     for folder in FOLDERS:
         assert methods <= {path.stem for path in recipes(folder)}, folder
@@ -153,6 +174,8 @@ def test_recipe_trains_two_steps_on_a_stand_in_of_the_dataset(
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     assert math.isfinite(metrics["train/loss"]), metrics
     assert {"linear_probe/val/top1", "knn/val/top1"} <= set(metrics), sorted(metrics)
+    if "zero_shot" in built["callbacks"]:  # CLIP: the class prompts scored the validation batch
+        assert "zero_shot/val/top1" in metrics, sorted(metrics)
 
 
 def test_cifar_resnet_recipes_use_the_low_resolution_stem() -> None:
