@@ -16,11 +16,14 @@ interleaved (A, B, C, ..., A, B, C, ...) so that load on the machine hits them a
 
 A step's time is measured from the start of step ``warmup`` to the end of the last step,
 divided by the number of steps, so it holds the data fetch and every hook. Throughput ratio =
-raw step time / variant step time (1.0 = as fast as the raw loop). Process-CPU time per step
+raw step time / variant step time (1.0 = as fast as the raw loop); ``*_same_loader`` takes
+the raw loop fed by the same loader (the DeviceLoader's for the device-resident rows), the
+other ratios the DataLoader's raw loop, plain Lightning or the Module. Process-CPU time per step
 (``time.process_time``) is reported beside wall time: on a shared CPU it is far less
 sensitive to other load.
 
-Workloads: ``mlp`` (default; CPU, a small MLP where per-step overhead dominates) and
+The variants themselves are in ``_step_overhead_variants.py``; the workloads and the table
+are here. Workloads: ``mlp`` (default; CPU, a small MLP where per-step overhead dominates) and
 ``simclr`` (the issue's GPU workload: ResNet-18 with a CIFAR stem and a 3-layer projector,
 256 x 2 views at 32 x 32, bf16 autocast, SGD, NT-Xent; needs CUDA).
 
@@ -37,7 +40,6 @@ import logging
 import os
 import platform
 import statistics
-import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -45,17 +47,26 @@ from typing import Any
 
 import lightning as pl
 import torch
+from _step_overhead_variants import (  # a module of this folder
+    PlainLightning,
+    device_resident,
+    make_spt_module,
+    monitor_callbacks,
+    probe_callbacks,
+    run_lightning,
+    run_raw,
+)
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from spt_module import Module
-
 try:
-    from spt_data import DataModule, DeviceLoader
+    from spt_data import DataModule
 except ImportError:  # spt-data not installed: the device-resident variants are left out
-    DataModule = DeviceLoader = None  # type: ignore[assignment,misc]
+    DataModule = None  # type: ignore[assignment,misc]
 
 RESULTS = Path(__file__).resolve().parent / "results"
+RESIDENT = "(device-resident)"
+RESIDENT_RAW = f"raw {RESIDENT}"
 
 
 # ----------------------------------------------------------------------------- workloads
@@ -163,145 +174,6 @@ def simclr_workload(steps: int) -> dict[str, Any]:
     }
 
 
-# ----------------------------------------------------------------------------- variants
-class StepClock(pl.Callback):
-    """Wall and CPU time from the start of step ``warmup`` to the end of the last step."""
-
-    def __init__(self, warmup: int) -> None:
-        self.warmup = warmup
-        self.start: tuple[float, float] | None = None
-        self.end: tuple[float, float] = (0.0, 0.0)
-        self.steps = 0
-
-    def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, idx: int) -> None:
-        if idx == self.warmup:
-            _sync()
-            self.start = (time.perf_counter(), time.process_time())
-
-    def on_train_batch_end(self, trainer: Any, pl_module: Any, out: Any, batch: Any, idx: int):
-        if idx >= self.warmup:
-            _sync()
-            self.end = (time.perf_counter(), time.process_time())
-            self.steps = idx - self.warmup + 1
-
-    def per_step(self) -> tuple[float, float]:
-        assert self.start is not None, "fewer steps than the warm-up"
-        return (
-            (self.end[0] - self.start[0]) / self.steps,
-            (self.end[1] - self.start[1]) / self.steps,
-        )
-
-
-def _sync() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
-def run_raw(work: dict[str, Any], loader: Any, device: torch.device, warmup: int):
-    model = nn.Module()
-    for name, value in work["components"]().items():
-        setattr(model, name, value)
-    model.to(device).train()
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    bf16 = work["precision"] == "bf16-mixed"
-    start, steps = (0.0, 0.0), 0
-    for idx, batch in enumerate(loader):
-        if idx == warmup:
-            _sync()
-            start = (time.perf_counter(), time.process_time())
-        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            loss = work["forward"](model, batch, "fit")["loss"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        steps = idx - warmup + 1
-    _sync()
-    return (time.perf_counter() - start[0]) / steps, (time.process_time() - start[1]) / steps
-
-
-class PlainLightning(pl.LightningModule):
-    def __init__(self, work: dict[str, Any]) -> None:
-        super().__init__()
-        for name, value in work["components"]().items():
-            setattr(self, name, value)
-        self._forward = work["forward"]
-
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Any:
-        out = self._forward(self, batch, "fit")
-        # What a Lightning user writes to see the loss (spt.Module logs it for you).
-        self.log("train/loss", out["loss"], prog_bar=True)
-        return out
-
-    def configure_optimizers(self) -> Any:
-        return torch.optim.SGD(self.parameters(), lr=0.01, momentum=0.9)
-
-
-def make_spt_module(work: dict[str, Any]) -> Module:
-    optim = {"optimizer": {"type": "SGD", "lr": 0.01, "momentum": 0.9}, "scheduler": None}
-    return Module(forward=work["forward"], optim=optim, **work["components"]())
-
-
-def device_resident(work: dict[str, Any], device: torch.device) -> Any:
-    """The workload's tensors as a DeviceLoader (same rows and order as the DataLoader), or None."""
-    if DeviceLoader is None:
-        return None
-    dataset: TensorDictDataset = work["dataset"]
-    rows = torch.arange(dataset.length) % dataset.rows  # the DataLoader's cycling, materialised
-    data = {k: v[rows] for k, v in dataset.tensors.items()}
-    return DeviceLoader(data, work["batch_size"], shuffle=False, drop_last=True).place(device)
-
-
-def run_lightning(
-    module_fn: Callable[[], pl.LightningModule],
-    work: dict[str, Any],
-    loader: Any,
-    accelerator: str,
-    warmup: int,
-    extra_callbacks: Callable[[], list[pl.Callback]] | None = None,
-) -> tuple[float, float]:
-    clock = StepClock(warmup)
-    callbacks = [clock, *(extra_callbacks() if extra_callbacks else [])]
-    trainer = pl.Trainer(
-        accelerator=accelerator,
-        devices=1,
-        max_epochs=1,
-        precision=work["precision"],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        callbacks=callbacks,
-    )
-    if isinstance(loader, pl.LightningDataModule):
-        trainer.fit(module_fn(), datamodule=loader)
-    else:
-        trainer.fit(module_fn(), loader)
-    return clock.per_step()
-
-
-def probe_callbacks(work: dict[str, Any]) -> Callable[[], list[pl.Callback]] | None:
-    try:
-        from spt_callbacks import OnlineProbe
-    except ImportError:
-        return None
-    return lambda: [OnlineProbe(name="probe", probe=nn.Linear(work["embed_dim"], 10))]
-
-
-def monitor_callbacks(work: dict[str, Any]) -> Callable[[], list[pl.Callback]] | None:
-    """OnlineProbe + OnlineKNN(queue 20,000) + RankMe(queue 20,000), the issue's variant."""
-    try:
-        from spt_callbacks import OnlineKNN, OnlineProbe, RankMe
-    except ImportError:
-        return None
-    return lambda: [
-        OnlineProbe(name="probe", probe=nn.Linear(work["embed_dim"], 10)),
-        OnlineKNN(name="knn", input="embedding", target="label", queue_length=20_000),
-        RankMe(name="rankme", input="embedding", queue_length=20_000),
-    ]
-
-
 # ----------------------------------------------------------------------------- main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
@@ -350,16 +222,17 @@ def main() -> None:
     resident = device_resident(work, device)
     if resident is not None:
         data = DataModule(train=resident)
-        variants["raw (device-resident)"] = lambda: run_raw(work, resident, device, warmup)
-        variants["spt_module (device-resident)"] = lambda: run_lightning(
+        variants[RESIDENT_RAW] = lambda: run_raw(work, resident, device, warmup)
+        variants[f"spt_module {RESIDENT}"] = lambda: run_lightning(
             lambda: make_spt_module(work), work, data, accelerator, warmup
         )
         if monitors is not None:
-            variants["spt_module+probe+knn+rankme (device-resident)"] = lambda: run_lightning(
+            variants[f"spt_module+probe+knn+rankme {RESIDENT}"] = lambda: run_lightning(
                 lambda: make_spt_module(work), work, data, accelerator, warmup, monitors
             )
 
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
     for fn in variants.values():  # one untimed warm-up run of each
         fn()
     for _ in range(repeats):
@@ -376,6 +249,9 @@ def main() -> None:
     for name, values in samples.items():
         wall = statistics.median(v[0] for v in values)
         cpu = statistics.median(v[1] for v in values)
+        # The raw loop fed by the same loader: the DataLoader's, or the DeviceLoader's.
+        same = samples[RESIDENT_RAW if name.endswith(RESIDENT) else "raw"]
+        same_wall, same_cpu = (statistics.median(v[i] for v in same) for i in (0, 1))
         rows.append(
             {
                 "variant": name,
@@ -383,6 +259,8 @@ def main() -> None:
                 "cpu_ms_per_step": round(cpu * 1e3, 4),
                 "throughput_vs_raw_wall": round(raw_wall / wall, 3),
                 "throughput_vs_raw_cpu": round(raw_cpu / cpu, 3),
+                "throughput_vs_raw_same_loader_wall": round(same_wall / wall, 3),
+                "throughput_vs_raw_same_loader_cpu": round(same_cpu / cpu, 3),
                 "throughput_vs_lightning_wall": round(lit_wall / wall, 3),
                 "throughput_vs_lightning_cpu": round(lit_cpu / cpu, 3),
                 "throughput_vs_module_wall": round(mod_wall / wall, 3),
@@ -406,6 +284,8 @@ def main() -> None:
         "repeats": repeats,
         "device": torch.cuda.get_device_name() if cuda else f"CPU ({os.cpu_count()} cores)",
         "torch_threads": args.threads,
+        "load_average_at_start": load_at_start,
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "torch": torch.__version__,
         "lightning": pl.__version__,
         "python": platform.python_version(),

@@ -96,6 +96,29 @@ def test_probe_steps_match_manual_training() -> None:
     torch.testing.assert_close(probe.probe.weight, reference.weight)
 
 
+def test_probe_default_optimizer_steps_match_manual_adamw() -> None:
+    """The default optimizer is AdamW (torch's defaults, fused), one step per training batch."""
+    torch.manual_seed(0)
+    module = DictOutputModule(hidden=16)
+    reference_module = copy.deepcopy(module)
+    probe = _probe(module)
+    reference = copy.deepcopy(probe.probe)
+    _fit(module, [probe], val=False, max_epochs=1)
+    opt_main = torch.optim.SGD(reference_module.parameters(), lr=0.1)
+    opt_probe = torch.optim.AdamW(reference.parameters(), fused=True)
+    for batch in make_dataloader(n=64, batch_size=16):
+        out = reference_module.training_step(batch, 0)
+        opt_main.zero_grad()
+        out["loss"].backward()
+        opt_main.step()
+        loss = nn.functional.cross_entropy(reference(out["embedding"].detach()), batch["label"])
+        opt_probe.zero_grad()
+        loss.backward()
+        opt_probe.step()
+    torch.testing.assert_close(probe.probe.weight, reference.weight, rtol=0, atol=0)
+    torch.testing.assert_close(probe.probe.bias, reference.bias, rtol=0, atol=0)
+
+
 def test_probe_scheduler_steps_every_batch() -> None:
     probe = _probe(
         optimizer={"type": "SGD", "lr": 1.0},

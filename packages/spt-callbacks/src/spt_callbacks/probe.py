@@ -15,6 +15,7 @@ from spt_callbacks._lightning import logs_this_step
 from spt_callbacks._metrics import StageMetrics, TopOneAccuracy, log_metrics, metric_dict
 from spt_callbacks._outputs import check_rows, read_key
 from spt_callbacks._state import HeldState, NamedCallback
+from spt_callbacks._torch import skip_graph_capture_check
 
 __all__ = ["OnlineProbe"]
 
@@ -113,6 +114,7 @@ class OnlineProbe(NamedCallback):
         self._precision: Any = None
         self._in_features = _in_features(probe)
         self._world = 1  # processes averaging the probe's gradients, known in on_fit_start
+        self._params: list[nn.Parameter] = []  # what the optimizer updates, from on_fit_start
 
     @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -130,6 +132,8 @@ class OnlineProbe(NamedCallback):
             self.optimizer_spec if self.optimizer_spec is not None else _default_optimizer(params)
         )
         self.optimizer = spt_optim.build_optimizer(spec, params)
+        skip_graph_capture_check(self.optimizer)  # a CPU probe's step: no graph to capture
+        self._params = [p for group in self.optimizer.param_groups for p in group["params"]]
         if self.scheduler_spec is not None:
             self.scheduler = spt_optim.build_scheduler(
                 self.scheduler_spec, self.optimizer, _probe_length(pl_module), interval="step"
@@ -172,7 +176,8 @@ class OnlineProbe(NamedCallback):
         with torch.enable_grad(), self._precision.forward_context():
             logits = self.probe(x)
             loss = self.loss_fn(logits, y)
-        self.optimizer.zero_grad(set_to_none=True)
+        for p in self._params:  # zero_grad(set_to_none=True), without its profiler context
+            p.grad = None
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
             self._average_gradients()

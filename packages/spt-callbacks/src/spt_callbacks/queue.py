@@ -102,10 +102,13 @@ class RingQueue:
         if n >= self.capacity:  # only the newest `capacity` items survive
             items = items[n - self.capacity :]
             n = self.capacity
-        items = items.to(device=self.buffer.device, dtype=self.buffer.dtype)
+        if items.device != self.buffer.device or items.dtype != self.buffer.dtype:
+            items = items.to(device=self.buffer.device, dtype=self.buffer.dtype)
         first = min(n, self.capacity - self.position)
-        self.buffer[self.position : self.position + first] = items[:first]
-        if first < n:
+        if first == n:  # the usual case: one write, without slicing the items
+            self.buffer[self.position : self.position + n] = items
+        else:
+            self.buffer[self.position :] = items[:first]
             self.buffer[: n - first] = items[first:]
         self.position = (self.position + n) % self.capacity
         self.count = min(self.count + n, self.capacity)

@@ -49,7 +49,8 @@ def gram_matrix(embeddings: Tensor | Sequence[Tensor]) -> Tensor:
     d = int(segments[0].shape[1])
     dtype = torch.float64 if segments[0].device.type != "mps" else torch.float32
     if n >= d:
-        gram = sum(s.T.to(dtype) @ s.to(dtype) for s in segments)  # (D, D)
+        wide = (s.to(dtype) for s in segments)  # one float64 copy of a segment at a time
+        gram = sum(w.T @ w for w in wide)  # (D, D)
     else:
         z = torch.cat(segments).to(dtype)
         gram = z @ z.T  # (N, N)
