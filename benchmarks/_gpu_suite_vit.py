@@ -232,8 +232,8 @@ def vit_step(
             "timed_compiles: frames dynamo compiled during the timed steps (I-JEPA's context "
             "and target sizes change from step to step; a non-zero count means compilation "
             "time is inside the figure)",
-            f"compile on: {compiler}; the EMA teacher runs through TeacherStudent.forward_teacher, "
-            "outside the compiled call, so it stays eager",
+            f"compile on: {compiler}; the EMA teachers too (TeacherStudent.compile also "
+            "compiles the teacher that forward_teacher calls)",
             "peak_mib: peak memory of the fit above what was allocated before it (parameters, "
             "EMA teacher, gradients, AdamW state, activations; the batches are made before); "
             "on the CPU the resident set's peak above its start, a rough figure",
