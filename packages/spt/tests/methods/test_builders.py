@@ -192,6 +192,41 @@ def test_dino_head_rows_of_the_last_layer_have_unit_norm() -> None:
     torch.testing.assert_close(norms, torch.ones_like(norms))
 
 
+def test_dino_head_batch_norm_normalises_hidden_units_over_every_token() -> None:
+    torch.manual_seed(0)
+    head = spt.methods.DINOHead(EMBED, hidden_dim=16, bottleneck_dim=8, out_dim=32, use_bn=True)
+    head.double().train()
+    tokens = torch.randn(3, 5, EMBED, dtype=torch.float64)  # (B, N, D) patch tokens
+    linears = [m for m in head.mlp if isinstance(m, nn.Linear)]
+    h = tokens.reshape(15, EMBED)  # the reference: every token of the batch in one norm
+    for linear in linears[:2]:
+        h = linear(h)
+        h = (h - h.mean(0)) / torch.sqrt(h.var(0, unbiased=False) + 1e-5)  # gamma 1, beta 0
+        h = nn.functional.gelu(h)
+    z = nn.functional.normalize(linears[2](h), dim=-1)
+    expected = (z @ head.last_layer.weight.T).reshape(3, 5, 32)
+    torch.testing.assert_close(head(tokens), expected, rtol=0, atol=1e-12)
+    assert not any(isinstance(m, nn.BatchNorm1d) for m in spt.methods.DINOHead(EMBED).mlp)
+
+
+@pytest.mark.parametrize("method", ["dino", "ibot", "dinov2"])
+def test_use_bn_in_head_reaches_every_head_of_the_builder(method: str) -> None:
+    if method == "dino":
+        module = spt.methods.dino(_cnn(), EMBED, out_dim=16, use_bn_in_head=True)
+    else:
+        vit = spt.backbone.VisionTransformer(8, 4, 1, dim=EMBED, depth=1, heads=2, mask_token=True)
+        module = getattr(spt.methods, method)(
+            vit, EMBED, out_dim=16, patch_out_dim=16, min_mask_patches=1, use_bn_in_head=True
+        )
+    heads = [
+        getattr(module, name) for name in ("projector", "patch_projector") if hasattr(module, name)
+    ]
+    assert len(heads) == (2 if method == "dinov2" else 1)
+    for pair in heads:
+        for side in (pair.student, pair.teacher):
+            assert sum(isinstance(m, nn.BatchNorm1d) for m in side.mlp) == 2
+
+
 def test_supervised_has_a_linear_head_and_cross_entropy() -> None:
     module = spt.methods.supervised(_cnn(), EMBED, num_classes=10)
     assert _linear_widths(module.classifier) == [(EMBED, 10)]

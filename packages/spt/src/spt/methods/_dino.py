@@ -21,7 +21,10 @@ class DINOHead(nn.Module):
     ``in_dim -> hidden_dim -> GELU -> hidden_dim -> GELU -> bottleneck_dim``, then
     ``F.normalize`` and a bias-free linear layer to ``out_dim`` prototypes whose weight is
     ``g * v / ||v||`` per row (weight normalisation). With ``norm_last_layer`` the gains ``g``
-    stay 1 (frozen), which the paper found to stabilise training.
+    stay 1 (frozen), which the paper found to stabilise training. ``use_bn`` puts a
+    batch norm after each hidden linear layer (the papers' ``use_bn_in_head``); inputs with
+    more than two dimensions (patch tokens ``(B, N, in_dim)``) are normalised over all their
+    leading dimensions, as iBOT's head does.
 
     Args:
         in_dim: Input features.
@@ -29,9 +32,10 @@ class DINOHead(nn.Module):
         bottleneck_dim: Width before the normalisation (256).
         out_dim: Number of prototypes (65536).
         norm_last_layer: Freeze the weight-norm gains at 1 (True).
+        use_bn: Batch norm after the hidden linear layers (False).
 
     Shapes:
-        ``(B, in_dim) -> (B, out_dim)``.
+        ``(..., in_dim) -> (..., out_dim)``.
 
     Examples:
         >>> head = DINOHead(32, hidden_dim=64, bottleneck_dim=16, out_dim=128)
@@ -46,13 +50,18 @@ class DINOHead(nn.Module):
         bottleneck_dim: int = 256,
         out_dim: int = 65536,
         norm_last_layer: bool = True,
+        use_bn: bool = False,
     ) -> None:
         super().__init__()
+
+        def hidden(width: int) -> list[nn.Module]:
+            return [nn.BatchNorm1d(width), nn.GELU()] if use_bn else [nn.GELU()]
+
         self.mlp = nn.Sequential(
             nn.Linear(in_dim, hidden_dim),
-            nn.GELU(),
+            *hidden(hidden_dim),
             nn.Linear(hidden_dim, hidden_dim),
-            nn.GELU(),
+            *hidden(hidden_dim),
             nn.Linear(hidden_dim, bottleneck_dim),
         )
         for layer in self.mlp:
@@ -68,9 +77,10 @@ class DINOHead(nn.Module):
         self.out_dim = out_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Project features to prototype scores: ``(B, in_dim) -> (B, out_dim)``."""
-        x = F.normalize(self.mlp(x), dim=-1)  # (B, bottleneck_dim), unit rows
-        out: torch.Tensor = self.last_layer(x)
+        """Project features to prototype scores: ``(..., in_dim) -> (..., out_dim)``."""
+        lead = x.shape[:-1]
+        z = self.mlp(x.reshape(-1, x.shape[-1])).reshape(*lead, -1)  # batch norm: 2-D input
+        out: torch.Tensor = self.last_layer(F.normalize(z, dim=-1))  # unit rows -> prototypes
         return out
 
 
@@ -82,6 +92,7 @@ def dino(
     bottleneck_dim: int = 256,
     out_dim: int = 65536,
     norm_last_layer: bool = True,
+    use_bn_in_head: bool = False,
     student_temp: float = 0.1,
     teacher_temp: float = 0.07,
     warmup_teacher_temp: float = 0.04,
@@ -110,6 +121,7 @@ def dino(
         bottleneck_dim: Bottleneck width of the head (256).
         out_dim: Number of prototypes (65536).
         norm_last_layer: Freeze the weight-norm gains of the last layer (True).
+        use_bn_in_head: Batch norm in the head's MLP (False; the paper's option).
         student_temp: Student temperature (0.1).
         teacher_temp: Teacher temperature after the warm-up (0.07).
         warmup_teacher_temp: Teacher temperature at epoch 0 (0.04).
@@ -134,7 +146,7 @@ def dino(
     check_embed_dim("dino", backbone, embed_dim)
     if n_global_views < 1:
         raise ValueError(f"spt.methods.dino: n_global_views={n_global_views} must be >= 1")
-    head = DINOHead(embed_dim, hidden_dim, bottleneck_dim, out_dim, norm_last_layer)
+    head = DINOHead(embed_dim, hidden_dim, bottleneck_dim, out_dim, norm_last_layer, use_bn_in_head)
     loss = DINOLoss(
         out_dim,
         student_temp=student_temp,

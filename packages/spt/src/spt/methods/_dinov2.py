@@ -20,6 +20,7 @@ def dinov2(
     out_dim: int = 65536,
     patch_out_dim: int = 65536,
     norm_last_layer: bool = True,
+    use_bn_in_head: bool = False,
     student_temp: float = 0.1,
     teacher_temp: float = 0.07,
     warmup_teacher_temp: float = 0.04,
@@ -59,6 +60,7 @@ def dinov2(
         out_dim: Prototypes of the class-token head (65536).
         patch_out_dim: Prototypes of the patch head (65536).
         norm_last_layer: Freeze the weight-norm gains of the last layers (True).
+        use_bn_in_head: Batch norm in the heads' MLPs (False; the paper's option).
         student_temp: Student temperature (0.1).
         teacher_temp: Teacher temperature after the warm-up (0.07).
         warmup_teacher_temp: Teacher temperature at epoch 0 (0.04).
@@ -101,6 +103,7 @@ def dinov2(
         patch_out_dim=patch_out_dim,
         shared_head=False,
         norm_last_layer=norm_last_layer,
+        use_bn_in_head=use_bn_in_head,
         student_temp=student_temp,
         teacher_temp=teacher_temp,
         warmup_teacher_temp=warmup_teacher_temp,

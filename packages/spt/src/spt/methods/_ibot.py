@@ -45,6 +45,7 @@ def build_masked_distillation(
     patch_out_dim: int,
     shared_head: bool,
     norm_last_layer: bool,
+    use_bn_in_head: bool,
     student_temp: float,
     teacher_temp: float,
     warmup_teacher_temp: float,
@@ -91,7 +92,8 @@ def build_masked_distillation(
         "center_momentum": center_momentum,
         "centering": centering,
     }
-    head = DINOHead(embed_dim, hidden_dim, bottleneck_dim, out_dim, norm_last_layer)
+    head_args = (hidden_dim, bottleneck_dim)
+    head = DINOHead(embed_dim, *head_args, out_dim, norm_last_layer, use_bn_in_head)
     components: dict[str, Any] = {
         "backbone": with_teacher(backbone, base_momentum, final_momentum),
         "projector": with_teacher(head, base_momentum, final_momentum),
@@ -102,7 +104,7 @@ def build_masked_distillation(
         "ibot_weight": ibot_weight,
     }
     if not shared_head:
-        patch_head = DINOHead(embed_dim, hidden_dim, bottleneck_dim, patch_out_dim, norm_last_layer)
+        patch_head = DINOHead(embed_dim, *head_args, patch_out_dim, norm_last_layer, use_bn_in_head)
         components["patch_projector"] = with_teacher(patch_head, base_momentum, final_momentum)
     if koleo_weight > 0:
         components["koleo_loss"] = KoLeoLoss()
@@ -120,6 +122,7 @@ def ibot(
     patch_out_dim: int = 8192,
     shared_head: bool = True,
     norm_last_layer: bool = True,
+    use_bn_in_head: bool = False,
     student_temp: float = 0.1,
     teacher_temp: float = 0.07,
     warmup_teacher_temp: float = 0.04,
@@ -159,6 +162,7 @@ def ibot(
         patch_out_dim: Prototypes of the patch head (8192; equal to ``out_dim`` when shared).
         shared_head: One head for class and patch tokens (True).
         norm_last_layer: Freeze the weight-norm gains of the last layers (True).
+        use_bn_in_head: Batch norm in the heads' MLPs (False; the paper's option).
         student_temp: Student temperature (0.1).
         teacher_temp: Teacher temperature after the warm-up (0.07).
         warmup_teacher_temp: Teacher temperature at epoch 0 (0.04).
@@ -200,6 +204,7 @@ def ibot(
         patch_out_dim=patch_out_dim,
         shared_head=shared_head,
         norm_last_layer=norm_last_layer,
+        use_bn_in_head=use_bn_in_head,
         student_temp=student_temp,
         teacher_temp=teacher_temp,
         warmup_teacher_temp=warmup_teacher_temp,
