@@ -3,6 +3,8 @@
 The processes meet through a file store in a fresh directory, not a TCP port: no port can be
 taken by another program between choosing it and binding it, and concurrent test runs on one
 machine cannot meet each other. Each rank saves its result atomically (complete or absent).
+The ranks are forked by a fork server that imported torch and spt_losses once per test
+session: a spawned interpreter would import torch again for every rank of every test.
 """
 
 from __future__ import annotations
@@ -15,6 +17,14 @@ from typing import Any
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+
+try:  # the workspace's one fork server (it also preloads Lightning for the module tests)
+    from spt_module.testing import forkserver_context
+
+    forkserver_context()
+except ImportError:  # spt-losses tested on its own
+    preload = ["torch", "torch.distributed", "spt_losses"]
+    mp.get_context("forkserver").set_forkserver_preload(preload)
 
 
 def _run(rank: int, world: int, out_dir: str, compute: Callable[[int, int], Any]) -> None:
@@ -42,5 +52,7 @@ def spawn_gloo(compute: Callable[[int, int], Any], out_dir: Path, world: int = 2
     `compute` must be picklable (a module-level function, or a `functools.partial` of one)
     and `out_dir` a fresh directory.
     """
-    mp.spawn(_run, args=(world, str(out_dir), compute), nprocs=world, join=True)
+    mp.start_processes(
+        _run, args=(world, str(out_dir), compute), nprocs=world, start_method="forkserver"
+    )
     return [torch.load(out_dir / f"rank{r}.pt") for r in range(world)]

@@ -11,7 +11,7 @@ from torch import nn
 from torch.utils.data import DistributedSampler
 
 from spt.eval import deduplicate, extract_features
-from spt_module.testing import RandomDictDataset, free_port, make_trainer
+from spt_module.testing import RandomDictDataset, forkserver_context, free_port, make_trainer
 
 
 def test_deduplicate_drops_the_distributed_sampler_padding() -> None:
@@ -48,7 +48,9 @@ def test_two_gloo_ranks_gather_every_sample_once(tmp_path: Path) -> None:
     import _gather_worker as worker
 
     n = 11  # odd: the DistributedSampler pads rank 1 with sample 0
-    mp.spawn(worker.run, args=(2, n, str(tmp_path), str(free_port())), nprocs=2, join=True)
+    forkserver_context()  # ranks forked with torch and Lightning already imported
+    args = (2, n, str(tmp_path), str(free_port()))
+    mp.start_processes(worker.run, args=args, nprocs=2, start_method="forkserver")
     results = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
     assert sum(len(r["local"]) for r in results) == 12  # one sample was seen twice
     for result in results:  # every rank holds the same, complete, de-duplicated features

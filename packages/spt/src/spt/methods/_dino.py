@@ -24,7 +24,8 @@ class DINOHead(nn.Module):
     stay 1 (frozen), which the paper found to stabilise training. ``use_bn`` puts a
     batch norm after each hidden linear layer (the papers' ``use_bn_in_head``); inputs with
     more than two dimensions (patch tokens ``(B, N, in_dim)``) are normalised over all their
-    leading dimensions, as iBOT's head does.
+    leading dimensions, as iBOT's head does. Under DDP the papers synchronise these norms:
+    ``lightning.Trainer(sync_batchnorm=True)``.
 
     Args:
         in_dim: Input features.
