@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from torch import nn
@@ -92,8 +93,15 @@ def build_masked_distillation(
         "center_momentum": center_momentum,
         "centering": centering,
     }
-    head_args = (hidden_dim, bottleneck_dim)
-    head = DINOHead(embed_dim, *head_args, out_dim, norm_last_layer, use_bn_in_head)
+    dino_head = partial(  # the class and patch heads differ only in their prototypes
+        DINOHead,
+        embed_dim,
+        hidden_dim,
+        bottleneck_dim,
+        norm_last_layer=norm_last_layer,
+        use_bn=use_bn_in_head,
+    )
+    head = dino_head(out_dim=out_dim)
     components: dict[str, Any] = {
         "backbone": with_teacher(backbone, base_momentum, final_momentum),
         "projector": with_teacher(head, base_momentum, final_momentum),
@@ -104,7 +112,7 @@ def build_masked_distillation(
         "ibot_weight": ibot_weight,
     }
     if not shared_head:
-        patch_head = DINOHead(embed_dim, *head_args, patch_out_dim, norm_last_layer, use_bn_in_head)
+        patch_head = dino_head(out_dim=patch_out_dim)
         components["patch_projector"] = with_teacher(patch_head, base_momentum, final_momentum)
     if koleo_weight > 0:
         components["koleo_loss"] = KoLeoLoss()
