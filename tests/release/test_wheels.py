@@ -82,11 +82,15 @@ def test_builds_wheel_and_sdist_with_py_typed(dist: Path, name: str) -> None:
 def test_wheel_installs_alone_and_imports(dist: Path, name: str, tmp_path: Path) -> None:
     siblings, statement = MEMBERS[name]
     venv = tmp_path / "venv"
-    subprocess.run([UV, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
+    # outside the workspace, so that its [tool.uv] settings (byte-compiling) do not apply
+    subprocess.run(
+        [UV, "venv", "--quiet", "--python", sys.executable, str(venv)], cwd=tmp_path, check=True
+    )
     python = venv / "bin" / "python"
     wheels = [_artifact(dist, n, ".whl") for n in [name, *siblings]]
     subprocess.run(
         [UV, "pip", "install", "--quiet", "--python", str(python), *map(str, wheels)],
+        cwd=tmp_path,
         check=True,
     )
     result = subprocess.run([str(python), "-c", statement], capture_output=True, text=True)

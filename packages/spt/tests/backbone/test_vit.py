@@ -1,4 +1,4 @@
-"""VisionTransformer: the token API, masks, registers, position embeddings, attention."""
+"""VisionTransformer: the token API, masks, registers, position embeddings, patchify."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from spt.backbone import (
     MAEDecoder,
@@ -22,7 +22,6 @@ from spt.backbone import (
     vit_small,
     vit_tiny,
 )
-from spt.backbone._vit_blocks import Block, DropPath
 
 DIM, HEADS = 16, 2
 
@@ -225,79 +224,6 @@ def test_other_image_sizes_interpolate_positions_bicubically(size: int) -> None:
     assert out.patch_tokens.shape == (3, side * side, DIM)
     assert out.grid_size == (side, side)
     torch.testing.assert_close(out.cls_token, expected)
-
-
-def test_last_selfattention_shape_and_rows_sum_to_one() -> None:
-    vit = _vit(num_registers=2)
-    with torch.no_grad():
-        attention = vit.get_last_selfattention(_images())
-        dropped = vit.get_last_selfattention(_images(), torch.tensor([[1, 2, 3]] * 3))
-    assert attention.shape == (3, HEADS, 1 + 2 + 16, 1 + 2 + 16)
-    assert dropped.shape == (3, HEADS, 1 + 2 + 3, 1 + 2 + 3)
-    torch.testing.assert_close(attention.sum(-1), torch.ones(3, HEADS, 19))
-    assert attention.min() >= 0
-
-
-def _slow_block(block: Block, x: Tensor) -> Tensor:
-    """One pre-norm block, attention written per sample and head with an explicit softmax."""
-
-    def layer_norm(t: Tensor, norm: nn.LayerNorm) -> Tensor:
-        mean = t.mean(-1, keepdim=True)
-        var = ((t - mean) ** 2).mean(-1, keepdim=True)
-        return (t - mean) / torch.sqrt(var + norm.eps) * norm.weight + norm.bias
-
-    B, _, D = x.shape
-    heads, hd = block.attn.num_heads, D // block.attn.num_heads
-    qkv = layer_norm(x, block.norm1) @ block.attn.qkv.weight.T + block.attn.qkv.bias
-    q, k, v = qkv[..., :D], qkv[..., D : 2 * D], qkv[..., 2 * D :]
-    attended = torch.zeros_like(x)
-    for b in range(B):
-        for h in range(heads):
-            cols = slice(h * hd, (h + 1) * hd)
-            scores = q[b, :, cols] @ k[b, :, cols].T / math.sqrt(hd)
-            weights = torch.exp(scores - scores.max(-1, keepdim=True).values)
-            weights = weights / weights.sum(-1, keepdim=True)
-            attended[b, :, cols] = weights @ v[b, :, cols]
-    x = x + attended @ block.attn.proj.weight.T + block.attn.proj.bias
-    first, last = block.mlp[0], block.mlp[3]
-    hidden = layer_norm(x, block.norm2) @ first.weight.T + first.bias
-    hidden = 0.5 * hidden * (1 + torch.erf(hidden / math.sqrt(2)))  # exact GELU
-    return x + hidden @ last.weight.T + last.bias
-
-
-def test_sdpa_block_equals_slow_attention_in_float64() -> None:
-    torch.manual_seed(0)
-    block = Block(12, 3, mlp_ratio=2.0).double().eval()
-    for parameter in block.parameters():  # non-trivial norms and biases
-        nn.init.normal_(parameter, std=0.3)
-    x = torch.randn(2, 7, 12, dtype=torch.float64)
-    expected = _slow_block(block, x)
-    torch.testing.assert_close(block(x), expected, rtol=0, atol=1e-12)
-    out, attention = block(x, return_attention=True)
-    torch.testing.assert_close(out, expected, rtol=0, atol=1e-12)
-    assert attention.shape == (2, 3, 7, 7)
-
-
-def test_blocks_are_a_module_list_with_rising_drop_path_and_layer_scale() -> None:
-    vit = VisionTransformer(8, 4, dim=8, depth=3, heads=2, drop_path_rate=0.2, layer_scale=1e-5)
-    assert isinstance(vit.blocks, nn.ModuleList)
-    assert all(isinstance(b, Block) for b in vit.blocks)
-    rates = [b.drop_path.p for b in vit.blocks]  # type: ignore[union-attr]
-    assert rates == pytest.approx([0.0, 0.1, 0.2])
-    gamma = vit.blocks[0].ls1.gamma  # type: ignore[union-attr]
-    assert torch.equal(gamma, torch.full((8,), 1e-5))
-
-
-def test_drop_path_drops_whole_samples_in_training_only() -> None:
-    torch.manual_seed(0)
-    drop = DropPath(0.5)
-    x = torch.ones(64, 3, 4)
-    out = drop(x)
-    per_sample = out.flatten(1)
-    assert set(per_sample.unique().tolist()) <= {0.0, 2.0}
-    assert torch.equal(per_sample.min(1).values, per_sample.max(1).values)
-    assert 0 < int((per_sample[:, 0] == 0).sum()) < 64
-    assert torch.equal(drop.eval()(x), x)
 
 
 def test_without_class_token_forward_is_the_mean_patch_token() -> None:
