@@ -33,5 +33,4 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     files = list(dict.fromkeys(item.path for item in items))
     slow = {item.path for item in items if item.get_closest_marker("slow") is not None}
     rank = {path: (0, -n) if path in slow else (1, n) for n, path in enumerate(files)}
-    order = {id(item): n for n, item in enumerate(items)}
-    items.sort(key=lambda item: (rank[item.path], order[id(item)]))
+    items.sort(key=lambda item: rank[item.path])  # a stable sort: each file keeps its order

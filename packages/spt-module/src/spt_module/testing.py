@@ -285,8 +285,8 @@ FORKSERVER_PRELOAD = ["torch", "torch.distributed", "lightning", "spt_losses", "
 def forkserver_context() -> multiprocessing.context.ForkServerContext:
     """The ``forkserver`` context whose server imports :data:`FORKSERVER_PRELOAD` once.
 
-    A rank forked from it starts with torch and Lightning imported (18 s of CPU per fresh
-    interpreter on a small machine), and from a single-threaded process, so forking is safe.
+    A rank forked from it starts with torch and Lightning imported (10-30 s of CPU per fresh
+    interpreter on a 2-core machine), and from a single-threaded process, so forking is safe.
     The preload list only counts before the session's first forkserver process starts.
     """
     context = multiprocessing.get_context("forkserver")
