@@ -13,9 +13,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import lightning.pytorch as pl
+import torch
 from lightning.pytorch.trainer.states import RunningStage
+from torch import nn
 
-__all__ = ["GPU_TRANSFORM_ON_MODULE", "TRANSFORM_KEYS", "resolve_gpu_transform"]
+from spt_module._memory_format import ask_transform_for_channels_last
+
+__all__ = ["GPU_TRANSFORM_ON_MODULE", "TRANSFORM_KEYS", "GPUTransforms", "resolve_gpu_transform"]
 
 #: Lightning's running stage -> the key of the DataLoader and of a per-stage
 #: ``datamodule.gpu_transform`` dict.
@@ -76,6 +80,39 @@ def resolve_gpu_transform(trainer: pl.Trainer, dataloader_idx: int) -> Callable[
             "use an nn.Module such as spt_data.gpu.GPUCompose."
         )
     return transform
+
+
+class GPUTransforms:
+    """The resolved transform of each (stage, DataLoader), found on first use and kept.
+
+    A transform that is an ``nn.Module`` is moved to the device when it is found; with
+    ``channels_last`` it is asked to write its images channels-last. Nothing set is kept as
+    ``None``, so a batch without a transform costs a dict lookup.
+    """
+
+    def __init__(self) -> None:
+        self._found: dict[tuple[Any, int], Callable[[Any], Any] | None] = {}
+
+    def __len__(self) -> int:
+        return len(self._found)
+
+    def clear(self) -> None:
+        """Forget every resolved transform (a new ``fit``/``validate``/... may bring others)."""
+        self._found.clear()
+
+    def get(
+        self, trainer: pl.Trainer, dataloader_idx: int, device: torch.device, channels_last: bool
+    ) -> Callable[[Any], Any] | None:
+        """The transform for the Trainer's current stage and ``dataloader_idx``, or ``None``."""
+        key = (trainer.state.stage, dataloader_idx)
+        if key not in self._found:
+            transform = resolve_gpu_transform(trainer, dataloader_idx)
+            if isinstance(transform, nn.Module):
+                transform = transform.to(device)
+            if channels_last:
+                ask_transform_for_channels_last(transform)
+            self._found[key] = transform
+        return self._found[key]
 
 
 GPU_TRANSFORM_ON_MODULE = (

@@ -24,7 +24,7 @@ from spt_module._batch import prepare_batch, require_loss
 from spt_module._clipping import Clipping, resolve_clipping
 from spt_module._compile import CompileOnce
 from spt_module._forward import require_forward_function
-from spt_module._gpu_transform import GPU_TRANSFORM_ON_MODULE, resolve_gpu_transform
+from spt_module._gpu_transform import GPU_TRANSFORM_ON_MODULE, GPUTransforms
 from spt_module._lightning import attached_trainer, epoch_completed, logs_this_step
 from spt_module._optimizers import lightning_configs
 from spt_module._parameters import ExcludeCallbackParameters
@@ -43,8 +43,6 @@ __all__ = ["Module"]
 warnings.filterwarnings(
     "ignore", message=r".*overridden `on_after_batch_transfer` in `LightningModule` but have"
 )
-
-_NO_TRANSFORM = object()
 
 
 class Module(ExcludeCallbackParameters, pl.LightningModule):
@@ -158,7 +156,7 @@ class Module(ExcludeCallbackParameters, pl.LightningModule):
         # by on_before_optimizer_step (a dict filled in place: no nn.Module.__setattr__ on
         # the step path).
         self._clipping: dict[torch.optim.Optimizer, Clipping] = {}
-        self._gpu_transforms: dict[tuple[Any, int], Any] = {}
+        self._gpu_transforms = GPUTransforms()
         self._restored_gradients: dict[str, torch.Tensor] = {}
 
     # ------------------------------------------------------------------ forward and steps
@@ -368,22 +366,15 @@ class Module(ExcludeCallbackParameters, pl.LightningModule):
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Apply the GPU transform of the dataset or DataModule (see ``_gpu_transform``).
 
-        The transform is resolved once per stage and DataLoader; an ``nn.Module`` is moved
-        to the device on first use. Nothing set costs one dict lookup. With
+        The transform is resolved once per stage and DataLoader (``GPUTransforms``). With
         ``channels_last``, image batches come out channels-last.
         """
         trainer = attached_trainer(self)
         if trainer is None:
             return batch
-        key = (trainer.state.stage, dataloader_idx)
-        transform = self._gpu_transforms.get(key, _NO_TRANSFORM)
-        if transform is _NO_TRANSFORM:
-            transform = resolve_gpu_transform(trainer, dataloader_idx)
-            if isinstance(transform, nn.Module):
-                transform = transform.to(self.device)
-            if self.channels_last:
-                memory_format.ask_transform_for_channels_last(transform)
-            self._gpu_transforms[key] = transform
+        transform = self._gpu_transforms.get(
+            trainer, dataloader_idx, self.device, self.channels_last
+        )
         batch = batch if transform is None else transform(batch)
         return memory_format.channels_last_batch(batch) if self.channels_last else batch
 
